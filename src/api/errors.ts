@@ -1,0 +1,54 @@
+// Every error leaves the API as { error, message } with a 4xx (or 500) code.
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { InventoryFileError } from '../inventory/files.js';
+import { InventoryError } from '../inventory/store.js';
+import { ConfigError } from '../config.js';
+
+export const ErrorBody = Type.Object(
+  { error: Type.String({ description: 'machine-readable code' }), message: Type.String() },
+  { $id: 'ErrorBody' },
+);
+
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const INVENTORY_STATUS = { not_found: 404, conflict: 409, invalid: 400 } as const;
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | Error, req, reply) => {
+    if (err instanceof ApiError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
+    if (err instanceof InventoryError) return reply.code(INVENTORY_STATUS[err.code]).send({ error: err.code, message: err.message });
+    if (err instanceof InventoryFileError || err instanceof ConfigError) return reply.code(400).send({ error: 'invalid', message: err.message });
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      return reply.code(400).send({ error: 'bad_request', message: `${fe.validationContext ?? 'request'}${humanValidation(fe)}` });
+    }
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(fe.statusCode).send({ error: fe.code?.toLowerCase() ?? 'bad_request', message: fe.message });
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error; see the daemon log' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+}
+
+function humanValidation(err: FastifyError): string {
+  return err
+    .validation!.map((v) => {
+      const params = v.params as Record<string, unknown>;
+      const where = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+      if (v.keyword === 'additionalProperties') return `.${where ? `${where}.` : ''}${params.additionalProperty}: unknown key`;
+      if (v.keyword === 'required') return `.${where ? `${where}.` : ''}${params.missingProperty}: is required`;
+      if (v.keyword === 'enum') return `.${where}: must be one of ${(params.allowedValues as string[]).join(', ')}`;
+      return `${where ? `.${where}` : ''}: ${v.message}`;
+    })
+    .join('; ');
+}

@@ -1,0 +1,56 @@
+// What the API shows of a node. The response schema is also a filter: fields not
+// listed here (the node's secret token) can never be serialised.
+import { Type, type Static } from '@sinclair/typebox';
+import { BmcSchema, NODE_STATES, LOCAL_BOOT } from '../inventory/schema.js';
+import type { Node } from '../inventory/store.js';
+import { Labels, StringEnum } from '../schema/common.js';
+
+const Iso = Type.String({ format: 'date-time' });
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const NodeView = Type.Object(
+  {
+    name: Type.String(),
+    macs: Type.Array(Type.String()),
+    ip: Nullable(Type.String()),
+    profile: Nullable(Type.String()),
+    labels: Labels,
+    bmc: Nullable(BmcSchema),
+    loaderFile: Nullable(Type.String()),
+    localBoot: Nullable(StringEnum(LOCAL_BOOT)),
+    source: StringEnum(['file', 'api', 'discovered'] as const),
+    sourceFile: Nullable(Type.String()),
+    state: StringEnum(NODE_STATES),
+    stateSince: Iso,
+    /** When each state was last entered. */
+    stages: Type.Record(Type.String(), Iso),
+    netboot: Type.Boolean(),
+    createdAt: Iso,
+    updatedAt: Iso,
+  },
+  { $id: 'Node' },
+);
+export type NodeViewT = Static<typeof NodeView>;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function nodeView(n: Node): NodeViewT {
+  return {
+    name: n.name,
+    macs: n.macs,
+    ip: n.ip,
+    profile: n.profile,
+    labels: n.labels,
+    bmc: n.bmc,
+    loaderFile: n.loaderFile,
+    localBoot: n.localBoot,
+    source: n.source,
+    sourceFile: n.sourceFile,
+    state: n.state,
+    stateSince: iso(n.stateSince),
+    stages: Object.fromEntries(Object.entries(n.stages).map(([k, v]) => [k, iso(v!)])),
+    netboot: n.netboot,
+    createdAt: iso(n.createdAt),
+    updatedAt: iso(n.updatedAt),
+  };
+}

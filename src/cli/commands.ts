@@ -1,0 +1,84 @@
+// The operator commands that talk to the API.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeViewT } from '../api/views.js';
+import { apiClient, ApiClientError } from './client.js';
+import { age, table } from './table.js';
+
+interface EventView {
+  id: number;
+  ts: string;
+  type: string;
+  source: string;
+  data: Record<string, unknown>;
+}
+
+type Print = (s: string) => void;
+
+export async function listNodes(opts: { state?: string; labels: string[]; json: boolean }, print: Print): Promise<void> {
+  const q = new URLSearchParams();
+  if (opts.state) q.set('state', opts.state);
+  for (const l of opts.labels) q.append('label', l);
+  const { nodes } = await apiClient().request<{ nodes: NodeViewT[] }>('GET', `/api/v1/nodes${q.size ? `?${q}` : ''}`);
+  if (opts.json) return print(JSON.stringify(nodes, null, 2));
+  if (nodes.length === 0) return print('no nodes');
+  print(
+    table(
+      ['NAME', 'STATE', 'AGE', 'PROFILE', 'IP', 'MACS', 'SOURCE'],
+      nodes.map((n) => [n.name, n.state, age(n.stateSince), n.profile ?? '-', n.ip ?? '-', n.macs.join(','), n.source]),
+    ),
+  );
+}
+
+export async function showNode(id: string, opts: { json: boolean }, print: Print): Promise<void> {
+  const api = apiClient();
+  const enc = encodeURIComponent(id);
+  const node = await api.request<NodeViewT>('GET', `/api/v1/nodes/${enc}`);
+  const { events } = await api.request<{ events: EventView[] }>('GET', `/api/v1/nodes/${enc}/events`);
+  if (opts.json) return print(JSON.stringify({ ...node, events }, null, 2));
+  const labels = Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-';
+  print(
+    [
+      `Name:     ${node.name}`,
+      `State:    ${node.state} (since ${node.stateSince}, ${age(node.stateSince)} ago)`,
+      `Profile:  ${node.profile ?? '-'}`,
+      `MACs:     ${node.macs.join(', ')}`,
+      `IP:       ${node.ip ?? '-'}`,
+      `Labels:   ${labels}`,
+      `Netboot:  ${node.netboot ? 'armed' : 'local disk'}`,
+      `Source:   ${node.source}${node.sourceFile ? ` (${node.sourceFile})` : ''}`,
+      `Stages:   ${Object.entries(node.stages).map(([s, t]) => `${s} ${t}`).join('\n          ') || '-'}`,
+      '',
+      'Timeline:',
+    ].join('\n'),
+  );
+  if (events.length === 0) return print('  (no events yet)');
+  print(table(['TIME', 'SOURCE', 'EVENT', 'DETAIL'], events.map((e) => [e.ts, e.source, e.type, summarize(e.data)])));
+}
+
+/** One line of an event's data: the few fields an operator scans for. */
+function summarize(data: Record<string, unknown>): string {
+  return Object.entries(data)
+    .filter(([, v]) => v !== null && typeof v !== 'object')
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ')
+    .slice(0, 160);
+}
+
+export async function importDir(dir: string, print: Print): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => /\.ya?ml$/i.test(n)).sort();
+  } catch (err) {
+    throw new ApiClientError(`cannot read ${dir}: ${(err as Error).message}`);
+  }
+  if (names.length === 0) throw new ApiClientError(`no *.yaml files in ${dir}`);
+  const files = names.map((n) => ({ name: join(dir, n), content: readFileSync(join(dir, n), 'utf8') }));
+  const summary = await apiClient().request<Record<string, Record<string, string[]>>>('POST', '/api/v1/inventory/import', { files });
+  for (const [kind, changes] of Object.entries(summary)) {
+    const parts = Object.entries(changes)
+      .filter(([, v]) => v.length)
+      .map(([what, v]) => `${what} ${v.join(', ')}`);
+    print(`${kind}: ${parts.join('; ') || 'no change'}`);
+  }
+}

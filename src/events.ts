@@ -1,0 +1,61 @@
+// eventLog: each node's timeline. Every observation (DHCP packet, file served,
+// callback) and every state change is a row; subscribers (SSE, metrics) get the
+// same records live.
+import { EventEmitter } from 'node:events';
+import type { Db } from './db.js';
+
+export interface NodeEvent {
+  id: number;
+  nodeId: number;
+  ts: number;
+  /** e.g. dhcp.offer, tftp.sent, http.sent, callback, state */
+  type: string;
+  /** the subsystem that saw it: dhcp, tftp, http, api, lifecycle */
+  source: string;
+  data: Record<string, unknown>;
+}
+
+export class EventLog extends EventEmitter<{ event: [NodeEvent] }> {
+  private readonly insert;
+  private readonly trim;
+
+  /** @param maxPerNode oldest events beyond this many per node are dropped */
+  constructor(
+    private readonly db: Db,
+    private readonly maxPerNode = 5000,
+  ) {
+    super();
+    this.insert = db.prepare('INSERT INTO events (node_id, ts, type, source, data) VALUES (?, ?, ?, ?, ?)');
+    this.trim = db.prepare(
+      'DELETE FROM events WHERE node_id = ? AND id < (SELECT id FROM events WHERE node_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)',
+    );
+  }
+
+  record(nodeId: number, type: string, source: string, data: Record<string, unknown> = {}, ts = Date.now()): NodeEvent {
+    const info = this.insert.run(nodeId, ts, type, source, JSON.stringify(data));
+    const id = Number(info.lastInsertRowid);
+    // Trimming every insert would cost a lookup each time; every 64th keeps the bound loose but cheap.
+    if (id % 64 === 0) this.trim.run(nodeId, nodeId, this.maxPerNode - 1);
+    const event: NodeEvent = { id, nodeId, ts, type, source, data };
+    this.emit('event', event);
+    return event;
+  }
+
+  /** A node's events, oldest first; `afterId` pages forward. */
+  list(nodeId: number, opts: { limit?: number; afterId?: number; type?: string } = {}): NodeEvent[] {
+    const rows = this.db
+      .prepare(
+        `SELECT id, node_id, ts, type, source, data FROM events
+         WHERE node_id = ? AND id > ? ${opts.type ? 'AND type = ?' : ''} ORDER BY id LIMIT ?`,
+      )
+      .all(...[nodeId, opts.afterId ?? 0, ...(opts.type ? [opts.type] : []), opts.limit ?? 500]) as {
+      id: number;
+      node_id: number;
+      ts: number;
+      type: string;
+      source: string;
+      data: string;
+    }[];
+    return rows.map((r) => ({ id: r.id, nodeId: r.node_id, ts: r.ts, type: r.type, source: r.source, data: JSON.parse(r.data) }));
+  }
+}
