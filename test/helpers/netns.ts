@@ -113,6 +113,8 @@ export async function createLab(t: Teardownable, opts: LabOptions = {}): Promise
           children.delete(child);
           resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
         });
+        // A command that exits before reading its stdin must not crash the test with EPIPE.
+        child.stdin!.on('error', () => undefined);
         child.stdin!.end(eopts.input ?? '');
       });
     },

@@ -1,0 +1,134 @@
+// TFTP wire format: RFC 1350 packets plus the RFC 2347 OACK. Decoding never throws:
+// anything that is not a well-formed packet comes back as a reason the caller counts.
+
+export const OP = { RRQ: 1, WRQ: 2, DATA: 3, ACK: 4, ERROR: 5, OACK: 6 } as const;
+
+export const ERR = {
+  NOT_DEFINED: 0,
+  FILE_NOT_FOUND: 1,
+  ACCESS_VIOLATION: 2,
+  DISK_FULL: 3,
+  ILLEGAL_OPERATION: 4,
+  UNKNOWN_TID: 5,
+  FILE_EXISTS: 6,
+  NO_SUCH_USER: 7,
+  OPTION_REFUSED: 8,
+} as const;
+
+/** Option names are lower-cased; the object has no prototype, so any name is safe as a key. */
+export type Options = Record<string, string>;
+
+export type Packet =
+  | { op: 'rrq' | 'wrq'; filename: string; mode: string; options: Options }
+  | { op: 'data'; block: number; payload: Buffer }
+  | { op: 'ack'; block: number }
+  | { op: 'error'; code: number; message: string }
+  | { op: 'oack'; options: Options };
+
+export type DecodeFailure = 'runt' | 'bad-opcode' | 'malformed';
+export type Decoded = { ok: true; packet: Packet } | { ok: false; reason: DecodeFailure };
+
+// RFC 1350 error messages are meant for humans at a console; keep them one line.
+const MAX_ERROR_MESSAGE = 200;
+
+export function decode(buf: Buffer): Decoded {
+  if (buf.length < 2) return { ok: false, reason: 'runt' };
+  const op = buf.readUInt16BE(0);
+  switch (op) {
+    case OP.RRQ:
+    case OP.WRQ: {
+      const strings = cStrings(buf, 2);
+      // A request needs a filename and a mode, each NUL-terminated.
+      if (strings.length < 2 || strings[0] === '') return { ok: false, reason: 'malformed' };
+      return {
+        ok: true,
+        packet: {
+          op: op === OP.RRQ ? 'rrq' : 'wrq',
+          filename: strings[0]!,
+          mode: strings[1]!.toLowerCase(),
+          options: optionPairs(strings.slice(2)),
+        },
+      };
+    }
+    case OP.DATA:
+      if (buf.length < 4) return { ok: false, reason: 'runt' };
+      return { ok: true, packet: { op: 'data', block: buf.readUInt16BE(2), payload: buf.subarray(4) } };
+    case OP.ACK:
+      // Trailing bytes after the block number are tolerated: some ROMs pad.
+      if (buf.length < 4) return { ok: false, reason: 'runt' };
+      return { ok: true, packet: { op: 'ack', block: buf.readUInt16BE(2) } };
+    case OP.ERROR: {
+      if (buf.length < 4) return { ok: false, reason: 'runt' };
+      const end = buf.indexOf(0, 4);
+      const message = buf.toString('utf8', 4, end === -1 ? buf.length : end).slice(0, MAX_ERROR_MESSAGE);
+      return { ok: true, packet: { op: 'error', code: buf.readUInt16BE(2), message } };
+    }
+    case OP.OACK:
+      return { ok: true, packet: { op: 'oack', options: optionPairs(cStrings(buf, 2)) } };
+    default:
+      return { ok: false, reason: 'bad-opcode' };
+  }
+}
+
+/** NUL-terminated strings from `start`; an unterminated tail is not a string and is ignored. */
+function cStrings(buf: Buffer, start: number): string[] {
+  const out: string[] = [];
+  let at = start;
+  // Each iteration consumes at least one byte, so this ends within buf.length steps.
+  while (at < buf.length) {
+    const end = buf.indexOf(0, at);
+    if (end === -1) break;
+    out.push(buf.toString('utf8', at, end));
+    at = end + 1;
+  }
+  return out;
+}
+
+/** name/value pairs; a name without a value is dropped, the first of duplicate names wins. */
+function optionPairs(strings: string[]): Options {
+  const options: Options = Object.create(null);
+  for (let i = 0; i + 1 < strings.length; i += 2) {
+    const name = strings[i]!.toLowerCase();
+    if (name !== '' && !(name in options)) options[name] = strings[i + 1]!;
+  }
+  return options;
+}
+
+function withStrings(op: number, strings: string[]): Buffer {
+  const parts = strings.map((s) => Buffer.from(s + '\0', 'utf8'));
+  const head = Buffer.alloc(2);
+  head.writeUInt16BE(op);
+  return Buffer.concat([head, ...parts]);
+}
+
+export function encodeRequest(op: 'rrq' | 'wrq', filename: string, mode: string, options: Options = {}): Buffer {
+  const pairs = Object.entries(options).flat();
+  return withStrings(op === 'rrq' ? OP.RRQ : OP.WRQ, [filename, mode, ...pairs]);
+}
+
+/** The 4-byte DATA header; sent together with the payload as one datagram (no copy). */
+export function dataHeader(block: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt16BE(OP.DATA, 0);
+  b.writeUInt16BE(block & 0xffff, 2);
+  return b;
+}
+
+export function encodeAck(block: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt16BE(OP.ACK, 0);
+  b.writeUInt16BE(block & 0xffff, 2);
+  return b;
+}
+
+export function encodeError(code: number, message: string): Buffer {
+  const text = Buffer.from(message.slice(0, MAX_ERROR_MESSAGE) + '\0', 'utf8');
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt16BE(OP.ERROR, 0);
+  b.writeUInt16BE(code, 2);
+  return Buffer.concat([b, text]);
+}
+
+export function encodeOack(options: Options): Buffer {
+  return withStrings(OP.OACK, Object.entries(options).flat());
+}

@@ -1,0 +1,289 @@
+// One read transfer, on its own socket (its TID, RFC 1350 §4).
+//
+// Blocks are numbered from 1 without limit here and sent modulo 65536, so a file
+// of more than 65535 blocks rolls over to block 0 as tftp-hpa, iPXE and EDK2
+// expect. A window of `windowsize` blocks (RFC 7440; 1 is plain lock-step) is sent,
+// then the client's ACK decides what comes next:
+//   - ACK of the window's last block: send the next window;
+//   - ACK of a block inside the window: the client saw a gap; resend from there;
+//   - ACK of a block already acknowledged (or older): ignored. Sending on such a
+//     duplicate is the Sorcerer's Apprentice bug: every later block would go out
+//     twice. Loss of a window's first block is therefore repaired by the timer.
+// The timer is RFC 6298-style: smoothed RTT from windows that were not resent
+// (Karn), doubled on every timeout up to a cap, and the transfer gives up with an
+// ERROR packet after a bounded number of consecutive timeouts.
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { dataHeader, decode, encodeError, encodeOack, ERR, type Options } from './packet.js';
+import type { ByteSource } from './source.js';
+
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+export interface RetransmitTiming {
+  /** Before the first RTT sample. */
+  rtoInitialMs: number;
+  rtoMinMs: number;
+  rtoMaxMs: number;
+  /** Consecutive timeouts before the transfer is abandoned. */
+  maxRetries: number;
+}
+
+export const DEFAULT_TIMING: RetransmitTiming = { rtoInitialMs: 1000, rtoMinMs: 100, rtoMaxMs: 5000, maxRetries: 6 };
+
+/** What happens on a transfer socket that is not the transfer's own progress. */
+export type PacketEvent = 'stranger' | 'runt' | 'malformed' | 'badOpcode' | 'duplicateAck';
+
+export interface TransferCounters {
+  packet(event: PacketEvent): void;
+  /** Datagrams sent, and how many of them were sent before. */
+  sent(packets: number, resent: number): void;
+}
+
+export interface TransferSpec {
+  peer: Peer;
+  bindAddress: string;
+  source: ByteSource;
+  blksize: number;
+  windowsize: number;
+  oack: Options | null;
+  /** RFC 2349 timeout from the client: replaces the RTT estimate as the retransmit interval. */
+  timeoutSeconds: number | null;
+  timing: RetransmitTiming;
+  counters: TransferCounters;
+}
+
+export type Outcome =
+  | { status: 'ok'; bytes: number }
+  | { status: 'failed'; bytes: number; error: string }
+  /** The client sent an ERROR (EDK2 does so on purpose after its tsize probe). */
+  | { status: 'aborted'; bytes: number; error: string };
+
+export class Transfer {
+  readonly done: Promise<Outcome>;
+  private socket: Socket;
+  private settle!: (o: Outcome) => void;
+  private finished = false;
+
+  private readonly lastBlock: number;
+  private acked = 0; // highest block acknowledged, absolute
+  private sent = 0; // highest block sent, absolute
+  private oackPending: boolean;
+  private generation = 0; // bumps on every send decision; a stale async read is dropped
+  // One lazily re-armed timer: in lock-step a window goes out per ACK, and
+  // clearing and creating a timer each time costs more than checking a deadline.
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = 0;
+  private deadline = Infinity;
+  private retries = 0;
+  private windowSentAt = 0;
+  private windowResent = false;
+  private rto: number;
+  private srtt: number | null = null;
+  private rttvar = 0;
+
+  private constructor(
+    private readonly spec: TransferSpec,
+    socket: Socket,
+  ) {
+    this.socket = socket;
+    this.lastBlock = Math.floor(spec.source.size / spec.blksize) + 1;
+    this.oackPending = spec.oack !== null;
+    this.rto = spec.timeoutSeconds !== null ? spec.timeoutSeconds * 1000 : spec.timing.rtoInitialMs;
+    this.done = new Promise((resolve) => (this.settle = resolve));
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    socket.on('error', (err) => this.fail(`socket: ${err.message}`));
+  }
+
+  /** Binds the transfer's socket (a fresh port: the server's TID) and starts sending. */
+  static async start(spec: TransferSpec): Promise<Transfer> {
+    // Peers are IP literals: resolving them synchronously skips dns.lookup and a
+    // nextTick on every datagram, a measurable share of the per-packet cost.
+    const socket = createSocket({ type: 'udp4', lookup: (address, _opts, cb) => cb(null, address, 4) });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, spec.bindAddress, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    const t = new Transfer(spec, socket);
+    if (spec.oack) t.sendOack();
+    else t.sendWindow(1);
+    return t;
+  }
+
+  /** Ends the transfer from outside (server shutdown), telling the client why. */
+  abort(reason: string): void {
+    this.fail(reason);
+  }
+
+  private get bytes(): number {
+    return Math.min(this.acked * this.spec.blksize, this.spec.source.size);
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.finished) return;
+    const { peer, counters } = this.spec;
+    const decoded = decode(msg);
+    if (rinfo.address !== peer.address || rinfo.port !== peer.port) {
+      counters.packet('stranger');
+      // RFC 1350: answer with error 5 and carry on; never answer an ERROR (no loops).
+      if (!(decoded.ok && decoded.packet.op === 'error')) {
+        this.socket.send(encodeError(ERR.UNKNOWN_TID, 'Unknown transfer ID'), rinfo.port, rinfo.address);
+      }
+      return;
+    }
+    if (!decoded.ok) {
+      counters.packet(decoded.reason === 'bad-opcode' ? 'badOpcode' : decoded.reason);
+      return;
+    }
+    const p = decoded.packet;
+    if (p.op === 'ack') this.onAck(p.block);
+    else if (p.op === 'error') this.finish({ status: 'aborted', bytes: this.bytes, error: `client error ${p.code}: ${p.message}` });
+    else counters.packet('badOpcode');
+  }
+
+  private onAck(block: number): void {
+    if (this.oackPending) {
+      if (block !== 0) return this.spec.counters.packet('duplicateAck');
+      this.oackPending = false;
+      this.progress();
+      return this.sendWindow(1);
+    }
+    const delta = (block - this.acked) & 0xffff;
+    if (delta === 0 || delta > this.sent - this.acked) return this.spec.counters.packet('duplicateAck');
+    this.acked += delta;
+    this.progress();
+    if (this.acked >= this.lastBlock) return this.finish({ status: 'ok', bytes: this.spec.source.size });
+    // Whole window acknowledged, or a gap reported inside it: either way continue after the ACK.
+    this.sendWindow(this.acked + 1);
+  }
+
+  /** An ACK moved the transfer forward: update the RTT estimate and reset the retry budget. */
+  private progress(): void {
+    this.clearTimer();
+    this.retries = 0;
+    if (this.spec.timeoutSeconds !== null) {
+      this.rto = this.spec.timeoutSeconds * 1000;
+      return;
+    }
+    if (this.windowResent) return; // Karn: an ACK for a resent window is ambiguous
+    const r = performance.now() - this.windowSentAt;
+    if (this.srtt === null) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+    const { rtoMinMs, rtoMaxMs } = this.spec.timing;
+    this.rto = Math.min(rtoMaxMs, Math.max(rtoMinMs, this.srtt + 4 * this.rttvar));
+  }
+
+  private sendOack(resend = false): void {
+    this.send(encodeOack(this.spec.oack!));
+    this.spec.counters.sent(1, resend ? 1 : 0);
+    this.armTimer(resend);
+  }
+
+  private sendWindow(first: number): void {
+    const gen = ++this.generation;
+    const { blksize, windowsize, source } = this.spec;
+    const last = Math.min(first + windowsize - 1, this.lastBlock);
+    const offset = (first - 1) * blksize;
+    const emit = (bytes: Buffer) => {
+      if (gen !== this.generation || this.finished) return;
+      const expected = Math.min((last - first + 1) * blksize, source.size - offset);
+      if (bytes.length !== expected) return this.fail('file changed during transfer');
+      for (let b = first; b <= last; b++) {
+        const at = (b - first) * blksize;
+        this.send([dataHeader(b), bytes.subarray(at, at + blksize)]);
+      }
+      const resent = Math.max(0, Math.min(this.sent, last) - first + 1);
+      this.sent = Math.max(this.sent, last);
+      this.spec.counters.sent(last - first + 1, resent);
+      this.armTimer(resent > 0);
+    };
+    const bytes = source.slice(offset, (last - first + 1) * blksize);
+    if (Buffer.isBuffer(bytes)) emit(bytes);
+    else bytes.then(emit, (err: Error) => this.fail(`read: ${err.message}`));
+  }
+
+  private send(msg: Buffer | Buffer[]): void {
+    this.socket.send(msg, this.spec.peer.port, this.spec.peer.address);
+  }
+
+  private armTimer(resent: boolean): void {
+    this.windowSentAt = performance.now();
+    this.windowResent = resent;
+    this.deadline = this.windowSentAt + this.rto;
+    // A pending timer that fires too late (the RTO shrank) is replaced; one that fires early re-arms itself.
+    if (this.timer && this.timerAt > this.deadline + 1) this.stopTimer();
+    if (!this.timer) this.startTimer(this.rto);
+  }
+
+  private startTimer(ms: number): void {
+    this.timerAt = performance.now() + ms;
+    this.timer = setTimeout(() => this.onTimer(), ms);
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Progress was made: nothing is outstanding until the next window goes out. */
+  private clearTimer(): void {
+    this.deadline = Infinity;
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    if (this.finished || this.deadline === Infinity) return;
+    const left = this.deadline - performance.now();
+    if (left > 1) return this.startTimer(left);
+    this.onTimeout();
+  }
+
+  private onTimeout(): void {
+    if (++this.retries > this.spec.timing.maxRetries) {
+      return this.fail(`timed out after ${this.spec.timing.maxRetries} retransmissions`);
+    }
+    this.rto = Math.min(this.rto * 2, Math.max(this.spec.timing.rtoMaxMs, this.rto));
+    if (this.oackPending) this.sendOack(true);
+    else this.sendWindow(this.acked + 1);
+  }
+
+  /** Ends the transfer with an ERROR packet to the client. */
+  private fail(error: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.stopTimer();
+    const peer = this.spec.peer;
+    // Close only once the ERROR has left: closing cancels queued datagrams.
+    try {
+      this.socket.send(encodeError(ERR.NOT_DEFINED, error), peer.port, peer.address, () => this.close());
+    } catch {
+      this.close(); // the socket is already unusable
+    }
+    this.settle({ status: 'failed', bytes: this.bytes, error });
+  }
+
+  private finish(outcome: Outcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.stopTimer();
+    this.close();
+    this.settle(outcome);
+  }
+
+  private close(): void {
+    try {
+      this.socket.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}
