@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { InventoryFileError } from '../inventory/files.js';
 import { InventoryError } from '../inventory/store.js';
 import { ConfigError } from '../config.js';
+import { TemplateError } from '../boot/templates.js';
 
 export const ErrorBody = Type.Object(
   { error: Type.String({ description: 'machine-readable code' }), message: Type.String() },
@@ -27,6 +28,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (err instanceof ApiError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
     if (err instanceof InventoryError) return reply.code(INVENTORY_STATUS[err.code]).send({ error: err.code, message: err.message });
     if (err instanceof InventoryFileError || err instanceof ConfigError) return reply.code(400).send({ error: 'invalid', message: err.message });
+    // A template that does not render is the operator's to fix; the node gets an error, never half a config.
+    if (err instanceof TemplateError) {
+      req.log.error({ template: err.template, line: err.line, err: err.message }, 'template failed');
+      return reply.code(500).send({ error: 'template', message: err.message });
+    }
     const fe = err as FastifyError;
     if (fe.validation) {
       return reply.code(400).send({ error: 'bad_request', message: `${fe.validationContext ?? 'request'}${humanValidation(fe)}` });

@@ -47,13 +47,22 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
       `Labels:   ${labels}`,
       `Netboot:  ${node.netboot ? 'armed' : 'local disk'}`,
       `Source:   ${node.source}${node.sourceFile ? ` (${node.sourceFile})` : ''}`,
-      `Stages:   ${Object.entries(node.stages).map(([s, t]) => `${s} ${t}`).join('\n          ') || '-'}`,
+      `Stages:   ${Object.entries(node.stages).map(([s, t]) => `${s.padEnd(11)}${t}  (${seconds(node.durations[s])})`).join('\n          ') || '-'}`,
       '',
       'Timeline:',
     ].join('\n'),
   );
   if (events.length === 0) return print('  (no events yet)');
   print(table(['TIME', 'SOURCE', 'EVENT', 'DETAIL'], events.map((e) => [e.ts, e.source, e.type, summarize(e.data)])));
+}
+
+/** A stage duration as 42s / 3m05s / 1h02m. */
+function seconds(s: number | undefined): string {
+  if (s === undefined) return '-';
+  const n = Math.round(s);
+  if (n < 60) return `${n}s`;
+  if (n < 3600) return `${Math.floor(n / 60)}m${String(n % 60).padStart(2, '0')}s`;
+  return `${Math.floor(n / 3600)}h${String(Math.floor((n % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** One line of an event's data: the few fields an operator scans for. */
@@ -81,4 +90,28 @@ export async function importDir(dir: string, print: Print): Promise<void> {
       .map(([what, v]) => `${what} ${v.join(', ')}`);
     print(`${kind}: ${parts.join('; ') || 'no change'}`);
   }
+}
+
+interface ExplainView {
+  mac: string;
+  node: string | null;
+  state: string | null;
+  profile: string | null;
+  arch: string;
+  dhcpMode: string;
+  stages: { stage: string; summary: string; reason: string; file?: string; url?: string; template?: string; content?: string }[];
+}
+
+export async function explainMac(id: string, opts: { arch?: string; json: boolean }, print: Print): Promise<void> {
+  const q = opts.arch ? `?arch=${encodeURIComponent(opts.arch)}` : '';
+  const e = await apiClient().request<ExplainView>('GET', `/api/v1/nodes/${encodeURIComponent(id)}/explain${q}`);
+  if (opts.json) return print(JSON.stringify(e, null, 2));
+  print(`${e.mac}  node ${e.node ?? '(unknown)'}  state ${e.state ?? '-'}  profile ${e.profile ?? '-'}  firmware ${e.arch}  dhcp ${e.dhcpMode}`);
+  e.stages.forEach((s, i) => {
+    print(`\n${i + 1}. ${s.stage}: ${s.summary}`);
+    print(`   why: ${s.reason}`);
+    if (s.template) print(`   template: ${s.template}`);
+    if (s.content) print(s.content.trimEnd().replace(/^/gm, '   | '));
+  });
+  print('\n(secrets masked: [node-token], [join-token])');
 }

@@ -1,0 +1,214 @@
+// The boot plane over HTTP (in-process): scripts by MAC, assets with Range,
+// installer files behind the node token, local boot after install, explain.
+import t from 'tap';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { parse as parseYaml } from 'yaml';
+import { buildConfig } from '../../src/config.js';
+import { createContext } from '../../src/context.js';
+import { closeDatabase } from '../../src/db.js';
+import { buildApp } from '../../src/api/app.js';
+import { createLogger } from '../../src/log.js';
+import { TOKENS, workspace } from '../helpers/daemon.js';
+
+const JOIN = 'abcdef.0123456789abcdef';
+const HASH = `sha256:${'cd'.repeat(32)}`;
+
+async function setup(t: { teardown(fn: () => unknown): void }) {
+  const ws = workspace(t);
+  ws.writeInventory('main.yaml', {
+    profiles: [
+      { name: 'ubuntu', loader: 'ipxe', kernel: 'ubuntu/vmlinuz', initrd: ['ubuntu/initrd'], cmdline: 'ip=dhcp autoinstall ds=nocloud-net;s={{urls.seed}}', installer: 'cloud-init' },
+      { name: 'rocky', loader: 'pxelinux', kernel: 'rocky/vmlinuz', initrd: ['rocky/initrd.img'], cmdline: 'inst.ks={{urls.kickstart}}', installer: 'kickstart', localBoot: 'http-404' },
+    ],
+    nodes: [
+      { name: 'worker-01', macs: ['52:54:00:00:00:01'], profile: 'ubuntu' },
+      { name: 'worker-02', macs: ['52:54:00:00:00:02'], profile: 'rocky' },
+    ],
+  });
+  const assets = join(ws.root, 'assets');
+  mkdirSync(join(assets, 'ubuntu'), { recursive: true });
+  const kernel = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
+  writeFileSync(join(assets, 'ubuntu/vmlinuz'), kernel);
+  writeFileSync(join(ws.root, 'secret.txt'), 'outside the root');
+  symlinkSync(join(ws.root, 'secret.txt'), join(assets, 'escape'));
+  const config = buildConfig(
+    {
+      dataDir: ws.dataDir,
+      inventory: ws.inventoryDir,
+      assets,
+      advertise: '198.18.0.1',
+      api: { tokens: [{ name: 'ops', token: TOKENS.admin, scope: 'admin' }, { name: 'dash', token: TOKENS.read, scope: 'read' }] },
+      kubernetes: { apiServerEndpoint: '198.18.0.10:6443', joinToken: JOIN, caCertHashes: [HASH] },
+    },
+    'test',
+    { isRoot: false },
+    ws.root,
+  );
+  const logStream = new PassThrough();
+  let logText = '';
+  logStream.on('data', (d) => (logText += d));
+  const ctx = createContext(config, createLogger({ level: 'debug', destination: logStream }));
+  ctx.inventory.reload();
+  const app = await buildApp(ctx);
+  t.teardown(async () => {
+    await app.close();
+    closeDatabase(ctx.db);
+  });
+  const get = async (url: string, headers: Record<string, string> = {}) => {
+    const res = await app.inject({ method: 'GET', url, headers });
+    return { status: res.statusCode, body: res.body, raw: res.rawPayload, headers: res.headers };
+  };
+  const token = (name: string) => ctx.nodes.tokenOf(ctx.nodes.get(name)!.id);
+  /** What the lifecycle does on `installed` / on reimage, done directly. */
+  const setInstalled = (name: string, installed: boolean) => {
+    const n = ctx.nodes.get(name)!;
+    ctx.nodes.setNetboot(n.id, !installed);
+    ctx.nodes.setStateRow(n.id, installed ? 'installed' : 'registered');
+  };
+  return { ws, ctx, get, token, kernel, setInstalled, logs: () => logText };
+}
+
+t.test('iPXE: entry script, node script by MAC, unknown MAC recorded and sent to disk', async (t) => {
+  const { get, ctx, token } = await setup(t);
+  const entry = await get('/boot.ipxe');
+  t.equal(entry.status, 200);
+  t.match(entry.body, /^#!ipxe\n/);
+  const script = await get('/ipxe/52-54-00-00-00-01?platform=efi&arch=x86_64');
+  t.equal(script.status, 200);
+  t.match(script.body, new RegExp(`ds=nocloud-net;s=http://198\\.18\\.0\\.1:\\d+/n/${token('worker-01')}/`));
+  t.notMatch(script.body, JOIN, 'the join token is only in the installer config');
+  const unknown = await get('/ipxe/52-54-00-00-00-77');
+  t.equal(unknown.status, 200);
+  t.match(unknown.body, /^exit 1$/m);
+  t.equal(ctx.nodes.get('52:54:00:00:00:77')?.state, 'discovered', 'unknown MAC recorded as discovered');
+  t.equal((await get('/ipxe/not-a-mac')).status, 404);
+});
+
+t.test('every file served lands on the node timeline and moves it along', async (t) => {
+  const { get, ctx, token } = await setup(t);
+  const id = ctx.nodes.get('worker-01')!.id;
+  await get('/ipxe/52-54-00-00-00-01?platform=pcbios&arch=i386');
+  await get('/assets/ubuntu/vmlinuz');
+  await get('/assets/ubuntu/vmlinuz', { range: 'bytes=0-99' });
+  const sent = ctx.events.list(id, { type: 'http.sent' }).map((e) => [e.data.role, e.data.file, e.data.bytes]);
+  t.same(sent, [
+    ['boot-config', 'ipxe/52-54-00-00-00-01', sent[0]![2]],
+    ['kernel', 'assets/ubuntu/vmlinuz', 100_000],
+    ['kernel', 'assets/ubuntu/vmlinuz', 100],
+  ]);
+  t.equal(ctx.nodes.get('worker-01')!.state, 'booting');
+  await get(`/n/${token('worker-01')}/user-data`);
+  t.same(ctx.events.list(id, { type: 'installer.config' }).map((e) => e.data.file), ['user-data']);
+  t.equal(ctx.nodes.get('worker-01')!.state, 'installing');
+  t.same(ctx.events.list(ctx.nodes.get('worker-02')!.id, { type: 'http.sent' }), [], 'nothing on another node');
+});
+
+t.test('installer files: only with the right token, only while provisioning', async (t) => {
+  const { get, token, setInstalled, logs } = await setup(t);
+  const tok = token('worker-01');
+  const ud = await get(`/n/${tok}/user-data`);
+  t.equal(ud.status, 200);
+  t.match(ud.headers['content-type'], /yaml/);
+  const doc = parseYaml(ud.body);
+  t.match(doc.autoinstall['user-data'].write_files[1].content, `kubeadm join 198.18.0.10:6443 --token ${JOIN} --discovery-token-ca-cert-hash ${HASH}`);
+  t.equal((await get(`/n/${tok}/meta-data`)).status, 200);
+  t.equal((await get(`/n/${tok}/network-config`)).status, 200);
+
+  for (const bad of [`/n/wrong-token/user-data`, `/n/${tok}/kickstart`, `/n/${tok}/etc-passwd`, `/n/${token('worker-02')}/user-data`]) {
+    const res = await get(bad);
+    t.equal(res.status, 404, bad.replace(tok, 'TOKEN'));
+    t.equal(res.body, 'not found\n', 'serves nothing');
+  }
+  t.equal((await get(`/n/${token('worker-02')}/kickstart`)).status, 200);
+
+  setInstalled('worker-01', true);
+  t.equal((await get(`/n/${tok}/user-data`)).status, 404, 'no installer config (or join token) once installed');
+  t.notMatch(logs(), JOIN, 'join token never logged');
+  t.notMatch(logs(), tok, 'node token never logged');
+});
+
+t.test('installed nodes boot from disk until reimaged', async (t) => {
+  const { get, setInstalled } = await setup(t);
+  setInstalled('worker-01', true);
+  const local = await get('/ipxe/52:54:00:00:00:01');
+  t.match(local.body, /^exit 1$/m);
+  t.notMatch(local.body, /kernel/);
+  setInstalled('worker-02', true);
+  const http404 = await get('/ipxe/52-54-00-00-00-02');
+  t.equal(http404.status, 404, 'localBoot http-404 answers 404 so the firmware moves on');
+  setInstalled('worker-01', false);
+  t.match((await get('/ipxe/52:54:00:00:00:01')).body, /^kernel /m, 'armed again after reimage');
+});
+
+t.test('assets: Range gives 206 with the right bytes; escapes refused', async (t) => {
+  const { get, kernel } = await setup(t);
+  const full = await get('/assets/ubuntu/vmlinuz');
+  t.equal(full.status, 200);
+  t.ok(full.raw.equals(kernel), 'whole file intact');
+  t.equal(full.headers['accept-ranges'], 'bytes');
+  const part = await get('/assets/ubuntu/vmlinuz', { range: 'bytes=1000-1999' });
+  t.equal(part.status, 206);
+  t.equal(part.headers['content-range'], `bytes 1000-1999/${kernel.length}`);
+  t.ok(part.raw.equals(kernel.subarray(1000, 2000)), 'the requested bytes');
+  const tail = await get('/assets/ubuntu/vmlinuz', { range: 'bytes=-100' });
+  t.equal(tail.status, 206);
+  t.ok(tail.raw.equals(kernel.subarray(-100)));
+  t.equal((await get('/assets/ubuntu/vmlinuz', { range: 'bytes=200000-' })).status, 416);
+  t.equal((await get('/assets/escape')).status, 403, 'symlink out of the root');
+  t.equal((await get('/assets/..%2f..%2fsecret.txt')).status, 403);
+  t.equal((await get('/assets/ubuntu/missing')).status, 404);
+  t.equal((await get('/assets/ubuntu')).status, 404, 'a directory is not a file');
+});
+
+t.test('explain: every stage, secrets masked, nothing recorded', async (t) => {
+  const { ctx, token, logs } = await setup(t);
+  const app = await buildApp(ctx);
+  t.teardown(() => app.close());
+  const call = async (url: string) => {
+    const res = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${TOKENS.read}` } });
+    return { status: res.statusCode, body: JSON.parse(res.body) };
+  };
+  const e = await call('/api/v1/nodes/worker-01/explain?arch=uefi');
+  t.equal(e.status, 200);
+  t.same(e.body.stages.map((s: { stage: string }) => s.stage), ['dhcp', 'loader', 'loader-config', 'kernel', 'installer']);
+  t.match(e.body.stages[0], { file: 'ipxe.efi' });
+  const text = JSON.stringify(e.body);
+  t.notMatch(text, JOIN);
+  t.notMatch(text, token('worker-01'));
+  t.match(text, /\[join-token\]/);
+  t.match(text, /\[node-token\]/);
+  const px = await call('/api/v1/nodes/52-54-00-00-00-02/explain?arch=bios');
+  t.match(px.body.stages[0], { file: 'pxelinux.0' });
+  t.match(px.body.stages[1], { file: 'pxelinux.cfg/01-52-54-00-00-00-02', content: /KERNEL rocky\/vmlinuz/ });
+  const unknown = await call('/api/v1/nodes/52:54:00:00:00:99/explain');
+  t.equal(unknown.status, 200);
+  t.match(unknown.body.stages[0].reason, /unknown MAC/);
+  t.equal(ctx.nodes.get('52:54:00:00:00:99'), undefined, 'a dry run records nothing');
+  t.equal((await call('/api/v1/nodes/worker-01/explain?arch=sparc')).status, 400);
+  t.equal((await app.inject({ method: 'GET', url: '/api/v1/nodes/worker-01/explain' })).statusCode, 401);
+  t.notMatch(logs(), JOIN);
+});
+
+t.test('a broken template is an error naming it, never half a config', async (t) => {
+  const { get, ctx } = await setup(t);
+  mkdirSync(ctx.config.templates, { recursive: true });
+  writeFileSync(join(ctx.config.templates, 'ipxe.hbs'), '#!ipxe\nkernel {{urls.kernal}}\n');
+  const res = await get('/ipxe/52-54-00-00-00-01');
+  t.equal(res.status, 500);
+  t.match(JSON.parse(res.body), { error: 'template', message: /template ipxe line 2: "kernal" not defined/ });
+  t.notMatch(res.body, /#!ipxe/);
+});
+
+t.test('TFTP-rendered files: pxelinux per MAC, GRUB per MAC, autoexec.ipxe', async (t) => {
+  const { ctx } = await setup(t);
+  const px = ctx.boot.tftpFile('pxelinux.cfg/01-52-54-00-00-00-02');
+  t.match(px?.content.toString(), /KERNEL rocky\/vmlinuz/);
+  t.equal(px?.node?.name, 'worker-02');
+  t.equal(ctx.boot.tftpFile('pxelinux.cfg/default'), null, 'non per-node names fall through to assets/');
+  t.equal(ctx.boot.tftpFile('pxelinux.cfg/C612000A'), null);
+  t.match(ctx.boot.tftpFile('/grub/grub.cfg-01-52-54-00-00-00-02')?.content.toString(), /linux \/rocky\/vmlinuz/);
+  t.match(ctx.boot.tftpFile('autoexec.ipxe')?.content.toString(), /^#!ipxe/);
+  t.equal(ctx.boot.tftpFile('undionly.kpxe'), null);
+});

@@ -1,0 +1,220 @@
+// Every built-in template rendered for sample nodes, and checked against the
+// rules of its format; plus the template sandbox and error reporting.
+import t, { type Test } from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { buildConfig } from '../../src/config.js';
+import { BootRenderer } from '../../src/boot/render.js';
+import { TemplateError, TemplateStore } from '../../src/boot/templates.js';
+import type { Profile } from '../../src/inventory/schema.js';
+import type { Node } from '../../src/inventory/store.js';
+
+const ENDPOINT = '198.18.0.10:6443';
+const JOIN = 'abcdef.0123456789abcdef';
+const HASH = `sha256:${'ab'.repeat(32)}`;
+const NODE_TOKEN = 'node-token-abcdefghijklmnop';
+
+const config = buildConfig(
+  { advertise: '198.18.0.1', kubernetes: { apiServerEndpoint: ENDPOINT, joinToken: JOIN, caCertHashes: [HASH] } },
+  'test',
+  { isRoot: false },
+  '/srv',
+);
+const server = () => ({ advertise: '198.18.0.1', httpPort: 8080, tftpPort: 69 });
+
+function node(over: Partial<Node> = {}): Node {
+  return {
+    id: 1,
+    name: 'worker-01',
+    macs: ['52:54:00:00:00:01'],
+    ip: '198.18.0.21',
+    profile: 'p',
+    labels: { rack: 'r1' },
+    bmc: null,
+    loaderFile: null,
+    localBoot: null,
+    source: 'file',
+    sourceFile: 'inv.yaml',
+    state: 'registered',
+    stateSince: 0,
+    stages: {},
+    netboot: true,
+    createdAt: 0,
+    updatedAt: 0,
+    ...over,
+  };
+}
+
+function profile(over: Partial<Profile>): Profile {
+  return {
+    name: 'p',
+    loader: 'ipxe',
+    kernel: 'distro/vmlinuz',
+    initrd: ['distro/initrd.img'],
+    cmdline: 'ip=dhcp',
+    installer: 'none',
+    localBoot: 'exit',
+    vars: {},
+    kubernetes: { role: 'worker', labels: { pool: 'general' } },
+    ...over,
+  };
+}
+
+const renderer = new BootRenderer(config, new TemplateStore('/nonexistent-user-templates'), server);
+const secrets = { nodeToken: NODE_TOKEN, joinToken: JOIN };
+
+// ---- format checks ---------------------------------------------------------
+
+const IPXE_COMMANDS = new Set(['echo', 'kernel', 'initrd', 'boot', 'chain', 'sleep', 'exit', 'sanboot', 'goto', 'iseq', 'isset', 'imgfree', 'dhcp', 'set']);
+
+function checkIpxe(t: Test, script: string) {
+  const lines = script.split('\n');
+  t.equal(lines[0], '#!ipxe', 'starts with #!ipxe');
+  const labels = new Set(lines.filter((l) => l.startsWith(':')).map((l) => l.slice(1)));
+  for (const line of lines.slice(1)) {
+    const l = line.trim();
+    if (!l || l.startsWith('#') || l.startsWith(':')) continue;
+    for (const part of l.split(/\s*(?:\|\||&&)\s*/).filter(Boolean)) {
+      const cmd = part.split(/\s+/)[0]!;
+      t.ok(IPXE_COMMANDS.has(cmd), `known iPXE command: ${cmd}`);
+      if (cmd === 'goto') t.ok(labels.has(part.split(/\s+/)[1]!), `goto target ${part} exists`);
+    }
+  }
+  t.ok(!/\{\{|\}\}/.test(script), 'no Handlebars left over');
+}
+
+t.test('iPXE: entry script, install script, local boot', async (t) => {
+  checkIpxe(t, renderer.entryScript().content);
+  t.match(renderer.entryScript().content, /chain http:\/\/198\.18\.0\.1:8080\/ipxe\/\$\{netX\/mac:hexhyp\}/);
+
+  const p = profile({ cmdline: 'ip=dhcp ds=nocloud-net;s={{urls.seed}}', installer: 'cloud-init' });
+  const install = renderer.loaderConfig('ipxe', renderer.context(node(), p, '52:54:00:00:00:01', 'uefi', { nodeToken: NODE_TOKEN, joinToken: null })).content;
+  checkIpxe(t, install);
+  t.match(install, /^kernel http:\/\/198\.18\.0\.1:8080\/assets\/distro\/vmlinuz initrd=initrd\.img ip=dhcp ds=nocloud-net;s=http:\/\/198\.18\.0\.1:8080\/n\/node-token-abcdefghijklmnop\/ BOOTIF=01-52-54-00-00-00-01$/m);
+  t.match(install, /^initrd http:\/\/198\.18\.0\.1:8080\/assets\/distro\/initrd\.img$/m);
+  t.notMatch(install, JOIN, 'no join token in a loader config');
+
+  const installed = renderer.loaderConfig('ipxe', renderer.context(node({ netboot: false, state: 'installed' }), p, '52:54:00:00:00:01', 'uefi', secrets)).content;
+  checkIpxe(t, installed);
+  t.match(installed, /^exit 1$/m, 'exit 1, so UEFI tries the next boot entry');
+  t.notMatch(installed, /kernel/);
+  const san = renderer.loaderConfig('ipxe', renderer.context(node({ netboot: false, localBoot: 'sanboot' }), p, '52:54:00:00:00:01', 'bios', secrets)).content;
+  t.match(san, /^sanboot --no-describe --drive 0x80 \|\| exit 1$/m);
+  const url = renderer.loaderConfig('ipxe', renderer.context(node(), profile({ kernel: 'https://mirror.example/vmlinuz', initrd: [] }), '52:54:00:00:00:01', 'bios', secrets)).content;
+  t.match(url, /^kernel https:\/\/mirror\.example\/vmlinuz ip=dhcp BOOTIF=/m, 'absolute kernel URLs pass through');
+});
+
+t.test('pxelinux and GRUB configs', async (t) => {
+  const p = profile({ loader: 'pxelinux', cmdline: 'inst.ks={{urls.kickstart}}', installer: 'kickstart' });
+  const px = renderer.loaderConfig('pxelinux', renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets)).content;
+  const keywords = new Set(['DEFAULT', 'PROMPT', 'TIMEOUT', 'LABEL', 'KERNEL', 'INITRD', 'APPEND', 'IPAPPEND', 'LOCALBOOT']);
+  for (const line of px.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))) {
+    t.ok(keywords.has(line.split(/\s+/)[0]!), `pxelinux keyword: ${line}`);
+  }
+  t.match(px, /^\s+KERNEL distro\/vmlinuz$/m);
+  t.match(px, /^\s+INITRD distro\/initrd\.img$/m);
+  t.match(px, /^\s+APPEND inst\.ks=http:\/\/198\.18\.0\.1:8080\/n\/node-token-abcdefghijklmnop\/kickstart$/m);
+  t.match(px, /^\s+IPAPPEND 2$/m);
+  const pxLocal = renderer.loaderConfig('pxelinux', renderer.context(node({ netboot: false }), p, '52:54:00:00:00:01', 'bios', secrets)).content;
+  t.match(pxLocal, /^\s+LOCALBOOT 0$/m);
+  t.notMatch(pxLocal, /KERNEL/);
+
+  const grub = renderer.loaderConfig('grub', renderer.context(node(), { ...p, loader: 'grub' }, '52:54:00:00:00:01', 'uefi', secrets)).content;
+  t.match(grub, /^\s+linux \/distro\/vmlinuz inst\.ks=\S+ BOOTIF=01-52-54-00-00-00-01$/m);
+  t.match(grub, /^\s+initrd \/distro\/initrd\.img$/m);
+  t.equal((grub.match(/\{/g) ?? []).length, (grub.match(/\}/g) ?? []).length, 'braces balance');
+  t.match(renderer.loaderConfig('grub', renderer.context(node({ netboot: false }), p, '52:54:00:00:00:01', 'uefi', secrets)).content, /^\s+exit 1$/m);
+});
+
+function joinLine(text: string): string {
+  const m = /kubeadm join (\S+) --token (\S+) --discovery-token-ca-cert-hash (\S+) --node-name (\S+)/.exec(text);
+  if (!m) throw new Error('no kubeadm join line');
+  return m.slice(1).join(' ');
+}
+
+t.test('cloud-init NoCloud: user-data, meta-data, network-config parse as YAML', async (t) => {
+  const p = profile({ installer: 'cloud-init', template: 'ubuntu-autoinstall', vars: { sshAuthorizedKey: 'ssh-ed25519 AAAA op@host', kubernetesVersion: 'v1.30' } });
+  const ctx = renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets);
+  const userData = renderer.installerFile('user-data', ctx)!;
+  t.equal(userData.template, 'ubuntu-autoinstall.user-data');
+  t.match(userData.content, /^#cloud-config\n/);
+  const doc = parseYaml(userData.content);
+  t.equal(doc.autoinstall.version, 1);
+  t.equal(doc.autoinstall.identity.hostname, 'worker-01');
+  t.same(doc.autoinstall.ssh['authorized-keys'], ['ssh-ed25519 AAAA op@host']);
+  t.match(doc.autoinstall['early-commands'][0], /"stage":"installing".*\/api\/v1\/callback\/node-token-abcdefghijklmnop$/);
+  t.match(doc.autoinstall['late-commands'].at(-1), /"stage":"installed"/);
+  const files = Object.fromEntries(doc.autoinstall['user-data'].write_files.map((f: { path: string; content: string }) => [f.path, f.content]));
+  const join = files['/usr/local/sbin/rackjoin-join'];
+  t.equal(joinLine(join), `${ENDPOINT} ${JOIN} ${HASH} worker-01`, 'kubeadm join carries endpoint, token and CA hash');
+  t.match(join, /"stage":"joining"/);
+  t.match(join, /"stage":"joined"/);
+  t.match(join, /"stage":"failed"/);
+  t.match(files['/usr/local/sbin/rackjoin-prepare'], /stable:\/\$v\/deb/);
+  t.match(files['/usr/local/sbin/rackjoin-prepare'], /^v=v1\.30$/m);
+  t.match(files['/usr/local/sbin/rackjoin-prepare'], /--node-labels=pool=general,rack=r1/);
+  t.same(doc.autoinstall['user-data'].runcmd, [['/usr/local/sbin/rackjoin-prepare'], ['/usr/local/sbin/rackjoin-join']]);
+
+  const meta = parseYaml(renderer.installerFile('meta-data', ctx)!.content);
+  t.equal(meta['local-hostname'], 'worker-01');
+  t.match(meta['instance-id'], /^worker-01-[0-9a-f]{12}$/);
+  t.notMatch(meta['instance-id'], NODE_TOKEN, 'instance-id derives from the token without revealing it');
+  const net = parseYaml(renderer.installerFile('network-config', ctx)!.content);
+  t.equal(net.ethernets.boot.match.macaddress, '52:54:00:00:00:01');
+  t.equal(renderer.installerFile('kickstart', ctx), null, 'a cloud-init profile has no kickstart');
+
+  const noJoin = renderer.context(node(), p, '52:54:00:00:00:01', 'bios', { nodeToken: NODE_TOKEN, joinToken: null });
+  const failing = parseYaml(renderer.installerFile('user-data', noJoin)!.content);
+  t.match(failing.autoinstall['user-data'].write_files[1].content, /"stage":"failed","message":"rackjoin has no kubernetes.apiServerEndpoint or join token configured"/);
+});
+
+t.test('kickstart: sections closed, join and callbacks present', async (t) => {
+  const p = profile({ loader: 'pxelinux', installer: 'kickstart', template: 'rocky-kickstart' });
+  const ks = renderer.installerFile('kickstart', renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets))!.content;
+  const opened = ks.match(/^%(packages|pre|post)\b/gm) ?? [];
+  const closed = ks.match(/^%end$/gm) ?? [];
+  t.same(opened.map((s) => s.slice(1)), ['packages', 'pre', 'post']);
+  t.equal(closed.length, opened.length, 'every section ends with %end');
+  for (const cmd of ['text', 'reboot', 'url', 'lang', 'keyboard', 'timezone', 'network', 'rootpw', 'zerombr', 'clearpart', 'autopart', 'bootloader']) {
+    t.match(ks, new RegExp(`^${cmd}\\b`, 'm'), `kickstart command ${cmd}`);
+  }
+  t.match(ks, /^network --bootproto=dhcp --device=52:54:00:00:00:01 --hostname=worker-01 --activate$/m);
+  t.equal(joinLine(ks), `${ENDPOINT} ${JOIN} ${HASH} worker-01`);
+  const pre = ks.slice(ks.indexOf('%pre'), ks.indexOf('%end', ks.indexOf('%pre')));
+  t.match(pre, /"stage":"installing"/);
+  const post = ks.slice(ks.indexOf('%post'));
+  t.match(post, /"stage":"installed"[^\n]*\n%end\s*$/, 'installed is reported last in %post');
+});
+
+t.test('preseed: every line is a d-i answer, callbacks by busybox wget', async (t) => {
+  const p = profile({ installer: 'preseed', template: 'debian-preseed', vars: { sshAuthorizedKey: "ssh-ed25519 AAAA it's-me" } });
+  const pre = renderer.installerFile('preseed', renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets))!.content;
+  const logical = pre.replace(/\\\n/g, ' ').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+  for (const l of logical) t.match(l, /^(d-i|tasksel) \S+ (string|boolean|select|multiselect|password|note)( |$)/, l.slice(0, 60));
+  t.match(pre, /^d-i preseed\/early_command string wget -q -O \/dev\/null --header='Content-Type: application\/json' --post-data='\{"stage":"installing"\}' http:\/\/198\.18\.0\.1:8080\/api\/v1\/callback\/node-token-abcdefghijklmnop$/m);
+  const firstboot = Buffer.from(/echo (\S+) \| base64 -d/.exec(pre)![1]!, 'base64').toString();
+  t.equal(joinLine(firstboot), `${ENDPOINT} ${JOIN} ${HASH} worker-01`);
+  t.match(pre, /echo 'ssh-ed25519 AAAA it'"'"'s-me' > \/root\/.ssh\/authorized_keys/, 'shell-quoted key survives a quote');
+});
+
+t.test('user templates override built-ins; errors name template and line; sandbox', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rj-tpl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new TemplateStore(dir);
+  writeFileSync(join(dir, 'ipxe.hbs'), '#!ipxe\necho custom {{node.name}}\n');
+  const r = new BootRenderer(config, store, server);
+  const ctx = r.context(node(), profile({}), '52:54:00:00:00:01', 'bios', secrets);
+  t.equal(r.loaderConfig('ipxe', ctx).content, '#!ipxe\necho custom worker-01\n');
+  t.equal(r.loaderConfig('pxelinux', ctx).template, 'pxelinux', 'others still built-in');
+
+  writeFileSync(join(dir, 'ipxe.hbs'), '#!ipxe\necho ok\necho {{node.nmae}}\n');
+  t.throws(() => r.loaderConfig('ipxe', ctx), { template: 'ipxe', line: 3, message: 'template ipxe line 3: "nmae" not defined - 3:7' });
+  writeFileSync(join(dir, 'ipxe.hbs'), '#!ipxe\n{{#if boot.install}}\nkernel x\n');
+  t.throws(() => r.loaderConfig('ipxe', ctx), /template ipxe line \d+: Parse error/);
+  writeFileSync(join(dir, 'ipxe.hbs'), '{{lookup node "__proto__"}}|{{node.constructor}}|{{lookup this "constructor"}}');
+  t.equal(r.loaderConfig('ipxe', ctx).content, '||', 'no prototype access from a template');
+  writeFileSync(join(dir, 'ipxe.hbs'), '{{constructor.name}}');
+  t.throws(() => r.loaderConfig('ipxe', ctx), TemplateError, 'a reach for the prototype is an error, not a leak');
+});
