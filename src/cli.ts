@@ -5,7 +5,8 @@ import { ConfigError, configPath, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startDaemon } from './serve.js';
 import { ApiClientError } from './cli/client.js';
-import { importDir, listNodes, showNode } from './cli/commands.js';
+import { explainMac, importDir, listNodes, showNode } from './cli/commands.js';
+import { reimageNode, watchNodes } from './cli/lifecycle.js';
 import { InventoryError } from './inventory/store.js';
 import { InventoryFileError } from './inventory/files.js';
 
@@ -16,6 +17,12 @@ const USAGE = `usage: rackjoin <command> [options]
                               list nodes
   node ID [--json]            one node with its timeline (ID: name or any MAC)
   import DIR                  load inventory YAML from DIR into the database (API-managed)
+  reimage ID [--power-cycle] [--force] [--json]
+                              arm a node for reinstall (drains it first with a kubeconfig;
+                              --force: go on when the drain does not finish)
+  watch                       live table of nodes as they change state (Ctrl-C to stop)
+  explain MAC [--arch bios|uefi|ipxe|arm64] [--json]
+                              dry run: what this MAC gets at every boot stage, and why
 
 The API commands use $RACKJOIN_URL (default http://127.0.0.1:8080) and $RACKJOIN_TOKEN
 (default: the token serve generated in ./data/admin.token).`;
@@ -73,6 +80,30 @@ async function main(argv: string[]): Promise<number> {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
       if (positionals.length !== 1) throw new UsageError('import takes one directory');
       await importDir(positionals[0]!, print);
+      return 0;
+    }
+    case 'explain': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { arch: { type: 'string' }, json: { type: 'boolean' } } });
+      if (positionals.length !== 1) throw new UsageError('explain takes one MAC or node name');
+      await explainMac(positionals[0]!, { ...(values.arch ? { arch: values.arch } : {}), json: !!values.json }, print);
+      return 0;
+    }
+    case 'reimage': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { 'power-cycle': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
+      });
+      if (positionals.length !== 1) throw new UsageError('reimage takes one ID');
+      await reimageNode(positionals[0]!, { powerCycle: !!values['power-cycle'], force: !!values.force, json: !!values.json }, print);
+      return 0;
+    }
+    case 'watch': {
+      parseArgs({ args: rest, options: {} });
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      process.once('SIGTERM', () => stop.abort());
+      await watchNodes({ signal: stop.signal, tty: !!process.stdout.isTTY }, (s) => process.stdout.write(s));
       return 0;
     }
     case undefined:

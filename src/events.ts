@@ -41,6 +41,22 @@ export class EventLog extends EventEmitter<{ event: [NodeEvent] }> {
     return event;
   }
 
+  /** A node's latest `limit` events, oldest first. */
+  latest(nodeId: number, limit: number): NodeEvent[] {
+    const rows = this.db
+      .prepare('SELECT id, node_id, ts, type, source, data FROM events WHERE node_id = ? ORDER BY id DESC LIMIT ?')
+      .all(nodeId, limit) as EventRow[];
+    return rows.reverse().map(toEvent);
+  }
+
+  /** Events of one type across all nodes after `afterId`, oldest first (SSE resume). */
+  since(afterId: number, type: string, limit = 1000): NodeEvent[] {
+    const rows = this.db
+      .prepare('SELECT id, node_id, ts, type, source, data FROM events WHERE id > ? AND type = ? ORDER BY id LIMIT ?')
+      .all(afterId, type, limit) as EventRow[];
+    return rows.map(toEvent);
+  }
+
   /** A node's events, oldest first; `afterId` pages forward. */
   list(nodeId: number, opts: { limit?: number; afterId?: number; type?: string } = {}): NodeEvent[] {
     const rows = this.db
@@ -48,14 +64,18 @@ export class EventLog extends EventEmitter<{ event: [NodeEvent] }> {
         `SELECT id, node_id, ts, type, source, data FROM events
          WHERE node_id = ? AND id > ? ${opts.type ? 'AND type = ?' : ''} ORDER BY id LIMIT ?`,
       )
-      .all(...[nodeId, opts.afterId ?? 0, ...(opts.type ? [opts.type] : []), opts.limit ?? 500]) as {
-      id: number;
-      node_id: number;
-      ts: number;
-      type: string;
-      source: string;
-      data: string;
-    }[];
-    return rows.map((r) => ({ id: r.id, nodeId: r.node_id, ts: r.ts, type: r.type, source: r.source, data: JSON.parse(r.data) }));
+      .all(...[nodeId, opts.afterId ?? 0, ...(opts.type ? [opts.type] : []), opts.limit ?? 500]) as EventRow[];
+    return rows.map(toEvent);
   }
 }
+
+interface EventRow {
+  id: number;
+  node_id: number;
+  ts: number;
+  type: string;
+  source: string;
+  data: string;
+}
+
+const toEvent = (r: EventRow): NodeEvent => ({ id: r.id, nodeId: r.node_id, ts: r.ts, type: r.type, source: r.source, data: JSON.parse(r.data) });

@@ -9,6 +9,9 @@ import type { AppContext } from '../context.js';
 import { installErrorHandling } from './errors.js';
 import { inventoryRoutes } from './inventory.js';
 import { nodeRoutes } from './nodes.js';
+import { lifecycleRoutes, metricsRoute } from './lifecycle.js';
+import { explainRoutes } from './explain.js';
+import { bootRoutes } from '../boot/routes.js';
 
 /** Node-facing URLs carry secrets in their path; logs get the route shape instead. */
 export function maskUrl(url: string): string {
@@ -47,5 +50,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   await app.register(nodeRoutes(ctx), { prefix: '/api/v1' });
   await app.register(inventoryRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(lifecycleRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(metricsRoute(ctx));
+  await app.register(explainRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(bootRoutes(ctx, ctx.boot));
   return app;
 }

@@ -24,6 +24,8 @@ export const NodeView = Type.Object(
     stateSince: Iso,
     /** When each state was last entered. */
     stages: Type.Record(Type.String(), Iso),
+    /** Seconds spent in each state entered in this run; the current state's runs up to now. */
+    durations: Type.Record(Type.String(), Type.Number()),
     netboot: Type.Boolean(),
     createdAt: Iso,
     updatedAt: Iso,
@@ -33,6 +35,17 @@ export const NodeView = Type.Object(
 export type NodeViewT = Static<typeof NodeView>;
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Each stage lasted until the next one was entered; the current one lasts until `now`. */
+export function stageDurations(n: Pick<Node, 'stages' | 'state'>, now = Date.now()): Record<string, number> {
+  const entered = (Object.entries(n.stages) as [string, number][]).sort((a, b) => a[1] - b[1]);
+  const out: Record<string, number> = {};
+  entered.forEach(([state, at], i) => {
+    const end = i + 1 < entered.length ? entered[i + 1]![1] : state === n.state ? now : at;
+    out[state] = Math.max(0, end - at) / 1000;
+  });
+  return out;
+}
 
 export function nodeView(n: Node): NodeViewT {
   return {
@@ -49,6 +62,7 @@ export function nodeView(n: Node): NodeViewT {
     state: n.state,
     stateSince: iso(n.stateSince),
     stages: Object.fromEntries(Object.entries(n.stages).map(([k, v]) => [k, iso(v!)])),
+    durations: stageDurations(n),
     netboot: n.netboot,
     createdAt: iso(n.createdAt),
     updatedAt: iso(n.updatedAt),

@@ -1,0 +1,189 @@
+// The node state machine as plain functions: given a node's state and one
+// observation, which state (if any) does the evidence move it to, and why not.
+// No I/O here; lifecycle.ts applies the decision, records it and tells subscribers.
+//
+// The rules, settled once (SPEC §5, pitfalls §4.17):
+// - The path is registered → pxe → booting → installing → installed → joining → joined.
+//   Evidence only ever moves a node forward. Evidence for the state the node is in
+//   is a repeat; evidence for an earlier state is stale (iPXE's own DHCP after the
+//   loader, a retried DHCP during install, a late `installing` after `installed`).
+//   Both are recorded in the timeline and change nothing.
+// - Evidence may skip states (a node booted from media never PXE-boots; a lost
+//   callback): the node jumps ahead and only the states actually entered get a
+//   timestamp.
+// - installed, joining and joined nodes boot from their disk; their DHCP and file
+//   fetches are stale evidence by the rule above, so they never restart an install.
+//   Only a reimage does.
+// - `failed` is reachable from every provisioning state, by an installer's
+//   `failed` callback or by a stage timeout. A failed node stays failed against
+//   evidence at or before the stage it failed in (a reboot loop after an installer
+//   error must not look like progress), but evidence *past* that stage means the
+//   machine did get further (a slow install that finished after its timeout), and
+//   the node follows it: the state reflects the machine, not the watchdog.
+// - A Ready Node object counts only once the OS is installed (installed, joining):
+//   before that it is the previous life's Node, still in the cluster.
+// - `discovered` nodes (unknown MACs) never progress; an operator enrols them.
+// - Callbacks are idempotent: the same stage twice is a repeat.
+// - Reimage (any state but discovered → registered) is an operator action, not an
+//   observation; lifecycle.ts does it.
+import type { NodeState } from '../inventory/schema.js';
+
+/** Where each state sits on the path; states off the path have none. */
+const RANK: Partial<Record<NodeState, number>> = {
+  registered: 0,
+  pxe: 1,
+  booting: 2,
+  installing: 3,
+  installed: 4,
+  joining: 5,
+  joined: 6,
+};
+
+export const CALLBACK_STAGES = ['installing', 'installed', 'joining', 'joined', 'failed'] as const;
+export type CallbackStage = (typeof CALLBACK_STAGES)[number];
+
+export const FILE_ROLES = ['loader', 'boot-config', 'kernel', 'initrd', 'asset'] as const;
+export type FileRole = (typeof FILE_ROLES)[number];
+
+/** Something a service saw a node do. `client` is the peer address (ip, or ip:port, or MAC). */
+export type Observation =
+  | {
+      kind: 'dhcp-offer';
+      /** dhcp mode that answered: proxy | reservation | pool */
+      mode: string;
+      bootFile: string | null;
+      client: string;
+      details?: Record<string, unknown>;
+      /** The DHCP server already wrote the exchange (options in/out) to the timeline: add only the transition. */
+      recorded?: boolean;
+    }
+  | { kind: 'file-served'; via: 'tftp' | 'http'; role: FileRole; file: string; bytes: number; durationMs: number; client: string }
+  /** user-data, meta-data, kickstart, preseed fetched with the node token */
+  | { kind: 'installer-config'; file: string; client: string }
+  | { kind: 'callback'; stage: CallbackStage; message?: string; client: string }
+  /** The apiserver reports the Node object (by hostname) Ready. */
+  | { kind: 'node-ready'; kubeNode: string };
+
+/** The state an observation is evidence of. */
+export function evidenceOf(obs: Observation): NodeState {
+  switch (obs.kind) {
+    case 'dhcp-offer':
+      return 'pxe';
+    case 'file-served':
+      return 'booting';
+    case 'installer-config':
+      return 'installing';
+    case 'callback':
+      return obs.stage;
+    case 'node-ready':
+      return 'joined';
+  }
+}
+
+export type Decision =
+  | { move: true; to: NodeState; reason: string }
+  /** repeat: evidence for the current state; stale: for an earlier one; ignored: cannot apply here. */
+  | { move: false; outcome: 'repeat' | 'stale' | 'ignored'; note: string };
+
+export interface MachineNode {
+  state: NodeState;
+  stages: Partial<Record<NodeState, number>>;
+}
+
+/** The path state a failed node was in when it failed (latest stage entered before `failed`). */
+export function failedStage(node: MachineNode): NodeState | null {
+  const failedAt = node.stages.failed;
+  if (failedAt === undefined) return null;
+  let best: NodeState | null = null;
+  for (const [s, at] of Object.entries(node.stages) as [NodeState, number][]) {
+    const rank = RANK[s];
+    if (rank === undefined || at > failedAt) continue;
+    const bestAt = best ? node.stages[best]! : -1;
+    // Same millisecond: the later state on the path was entered last.
+    if (at > bestAt || (at === bestAt && rank > RANK[best!]!)) best = s;
+  }
+  return best;
+}
+
+export function decide(node: MachineNode, obs: Observation): Decision {
+  const to = evidenceOf(obs);
+  const from = node.state;
+  if (from === 'discovered') return { move: false, outcome: 'ignored', note: 'discovered node: enrol it (give it a profile) first' };
+
+  if (obs.kind === 'node-ready' && from !== 'joined') {
+    // A Ready Node before the install finished belongs to the machine's previous
+    // life (it is deleted when the install starts); it says nothing about this run.
+    const at = from === 'failed' ? failedStage(node) : from;
+    if (at !== 'installed' && at !== 'joining') {
+      return { move: false, outcome: 'ignored', note: `a Ready Node while ${from} is left over from an earlier install` };
+    }
+  }
+
+  if (to === 'failed') {
+    if (from === 'failed') return { move: false, outcome: 'repeat', note: 'already failed' };
+    const msg = obs.kind === 'callback' && obs.message ? `: ${obs.message}` : '';
+    return { move: true, to, reason: `${from}: node reported failure${msg}` };
+  }
+
+  if (from === 'failed') {
+    const stuck = failedStage(node);
+    const stuckRank = stuck ? RANK[stuck]! : -1;
+    if (RANK[to]! <= stuckRank) {
+      return { move: false, outcome: 'stale', note: `failed in ${stuck}; evidence of ${to} does not undo that (reimage to retry)` };
+    }
+    return { move: true, to, reason: `${describe(obs)}: got past ${stuck ?? 'the failure'} after failing` };
+  }
+
+  const rankFrom = RANK[from]!;
+  const rankTo = RANK[to]!;
+  if (rankTo === rankFrom) return { move: false, outcome: 'repeat', note: `already ${from}` };
+  if (rankTo < rankFrom) return { move: false, outcome: 'stale', note: `${from} already; evidence of ${to} does not move it back` };
+  return { move: true, to, reason: describe(obs) };
+}
+
+/** One phrase for what was seen, for transition reasons. */
+export function describe(obs: Observation): string {
+  switch (obs.kind) {
+    case 'dhcp-offer':
+      return `boot offer sent (${obs.mode}${obs.bootFile ? `, ${obs.bootFile}` : ''})`;
+    case 'file-served':
+      return `${obs.role} ${obs.file} served over ${obs.via}`;
+    case 'installer-config':
+      return `installer fetched ${obs.file}`;
+    case 'callback':
+      return `callback: ${obs.stage}${obs.message ? ` (${obs.message})` : ''}`;
+    case 'node-ready':
+      return `Kubernetes Node ${obs.kubeNode} is Ready`;
+  }
+}
+
+/** Stage budgets: config `timeouts` key → the states that spend it. */
+export const TIMEOUT_GROUPS = {
+  pxe: ['pxe', 'booting'],
+  install: ['installing'],
+  join: ['installed', 'joining'],
+} as const satisfies Record<string, readonly NodeState[]>;
+export type TimeoutKey = keyof typeof TIMEOUT_GROUPS;
+
+export interface Overdue {
+  budget: TimeoutKey;
+  seconds: number;
+  /** When the node entered the budget's first state in this run. */
+  since: number;
+}
+
+/**
+ * Whether the node has spent its stage budget. A budget covers a group of states
+ * (offer → installer start, install, installed → joined) and runs from the first
+ * of them entered, so re-entries within a group do not restart the clock.
+ */
+export function overdue(node: MachineNode, timeouts: Record<TimeoutKey, number>, now: number): Overdue | null {
+  for (const [budget, states] of Object.entries(TIMEOUT_GROUPS) as [TimeoutKey, readonly NodeState[]][]) {
+    if (!states.includes(node.state)) continue;
+    const entered = states.map((s) => node.stages[s]).filter((t): t is number => t !== undefined);
+    const since = Math.min(...entered);
+    const seconds = timeouts[budget];
+    return now - since > seconds * 1000 ? { budget, seconds, since } : null;
+  }
+  return null;
+}
