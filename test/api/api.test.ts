@@ -1,55 +1,17 @@
 // The operator API in-process (fastify inject): auth, validation, ownership, reload, import, docs.
 import t from 'tap';
-import { PassThrough } from 'node:stream';
-import { buildConfig } from '../../src/config.js';
-import { createContext } from '../../src/context.js';
-import { closeDatabase } from '../../src/db.js';
-import { buildApp, maskUrl } from '../../src/api/app.js';
-import { createLogger } from '../../src/log.js';
-import { EXAMPLE_PROFILE, TOKENS, workspace } from '../helpers/daemon.js';
+import { maskUrl } from '../../src/api/app.js';
+import { EXAMPLE_PROFILE, TOKENS } from '../helpers/daemon.js';
+import { inProcessApp } from '../helpers/inproc.js';
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const ws = workspace(t);
-  ws.writeInventory('main.yaml', {
+  return inProcessApp(t, {
     profiles: [EXAMPLE_PROFILE],
     nodes: [
       { name: 'worker-01', macs: ['52:54:00:00:00:01'], ip: '198.18.0.21', profile: 'ubuntu-worker', labels: { rack: 'r1' } },
       { name: 'worker-02', macs: ['52:54:00:00:00:02'], profile: 'ubuntu-worker', labels: { rack: 'r2' } },
     ],
   });
-  const config = buildConfig(
-    {
-      dataDir: ws.dataDir,
-      inventory: ws.inventoryDir,
-      api: { tokens: [{ name: 'ops', token: TOKENS.admin, scope: 'admin' }, { name: 'dash', token: TOKENS.read, scope: 'read' }] },
-    },
-    'test',
-    { isRoot: false },
-    ws.root,
-  );
-  const logStream = new PassThrough();
-  let logText = '';
-  logStream.on('data', (d) => (logText += d));
-  const ctx = createContext(config, createLogger({ level: 'debug', destination: logStream }));
-  ctx.inventory.reload();
-  const app = await buildApp(ctx);
-  t.teardown(async () => {
-    await app.close();
-    closeDatabase(ctx.db);
-  });
-  const call = async (method: string, url: string, opts: { token?: string; body?: unknown } = {}) => {
-    const res = await app.inject({
-      method: method as 'GET',
-      url,
-      headers: {
-        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-        ...(typeof opts.body === 'string' ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
-    });
-    return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
-  };
-  return { ws, ctx, call, logs: () => logText };
 }
 
 t.test('auth: 401 without a token, 403 for a read token on writes', async (t) => {

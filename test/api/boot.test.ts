@@ -3,71 +3,48 @@
 import t from 'tap';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
-import { buildConfig } from '../../src/config.js';
-import { createContext } from '../../src/context.js';
-import { closeDatabase } from '../../src/db.js';
-import { buildApp } from '../../src/api/app.js';
-import { createLogger } from '../../src/log.js';
-import { TOKENS, workspace } from '../helpers/daemon.js';
+import { TOKENS } from '../helpers/daemon.js';
+import { inProcessApp } from '../helpers/inproc.js';
 
 const JOIN = 'abcdef.0123456789abcdef';
 const HASH = `sha256:${'cd'.repeat(32)}`;
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const ws = workspace(t);
-  ws.writeInventory('main.yaml', {
-    profiles: [
-      { name: 'ubuntu', loader: 'ipxe', kernel: 'ubuntu/vmlinuz', initrd: ['ubuntu/initrd'], cmdline: 'ip=dhcp autoinstall ds=nocloud-net;s={{urls.seed}}', installer: 'cloud-init' },
-      { name: 'rocky', loader: 'pxelinux', kernel: 'rocky/vmlinuz', initrd: ['rocky/initrd.img'], cmdline: 'inst.ks={{urls.kickstart}}', installer: 'kickstart', localBoot: 'http-404' },
-    ],
-    nodes: [
-      { name: 'worker-01', macs: ['52:54:00:00:00:01'], profile: 'ubuntu' },
-      { name: 'worker-02', macs: ['52:54:00:00:00:02'], profile: 'rocky' },
-    ],
-  });
-  const assets = join(ws.root, 'assets');
-  mkdirSync(join(assets, 'ubuntu'), { recursive: true });
   const kernel = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
-  writeFileSync(join(assets, 'ubuntu/vmlinuz'), kernel);
-  writeFileSync(join(ws.root, 'secret.txt'), 'outside the root');
-  symlinkSync(join(ws.root, 'secret.txt'), join(assets, 'escape'));
-  const config = buildConfig(
+  const p = await inProcessApp(
+    t,
     {
-      dataDir: ws.dataDir,
-      inventory: ws.inventoryDir,
-      assets,
-      advertise: '198.18.0.1',
-      api: { tokens: [{ name: 'ops', token: TOKENS.admin, scope: 'admin' }, { name: 'dash', token: TOKENS.read, scope: 'read' }] },
-      kubernetes: { apiServerEndpoint: '198.18.0.10:6443', joinToken: JOIN, caCertHashes: [HASH] },
+      profiles: [
+        { name: 'ubuntu', loader: 'ipxe', kernel: 'ubuntu/vmlinuz', initrd: ['ubuntu/initrd'], cmdline: 'ip=dhcp autoinstall ds=nocloud-net;s={{urls.seed}}', installer: 'cloud-init' },
+        { name: 'rocky', loader: 'pxelinux', kernel: 'rocky/vmlinuz', initrd: ['rocky/initrd.img'], cmdline: 'inst.ks={{urls.kickstart}}', installer: 'kickstart', localBoot: 'http-404' },
+      ],
+      nodes: [
+        { name: 'worker-01', macs: ['52:54:00:00:00:01'], profile: 'ubuntu' },
+        { name: 'worker-02', macs: ['52:54:00:00:00:02'], profile: 'rocky' },
+      ],
     },
-    'test',
-    { isRoot: false },
-    ws.root,
+    (ws) => {
+      const assets = join(ws.root, 'assets');
+      mkdirSync(join(assets, 'ubuntu'), { recursive: true });
+      writeFileSync(join(assets, 'ubuntu/vmlinuz'), kernel);
+      writeFileSync(join(ws.root, 'secret.txt'), 'outside the root');
+      symlinkSync(join(ws.root, 'secret.txt'), join(assets, 'escape'));
+      return { assets, advertise: '198.18.0.1', kubernetes: { apiServerEndpoint: '198.18.0.10:6443', joinToken: JOIN, caCertHashes: [HASH] } };
+    },
   );
-  const logStream = new PassThrough();
-  let logText = '';
-  logStream.on('data', (d) => (logText += d));
-  const ctx = createContext(config, createLogger({ level: 'debug', destination: logStream }));
-  ctx.inventory.reload();
-  const app = await buildApp(ctx);
-  t.teardown(async () => {
-    await app.close();
-    closeDatabase(ctx.db);
-  });
+  const { ctx } = p;
   const get = async (url: string, headers: Record<string, string> = {}) => {
-    const res = await app.inject({ method: 'GET', url, headers });
-    return { status: res.statusCode, body: res.body, raw: res.rawPayload, headers: res.headers };
+    const res = await p.call('GET', url, { headers });
+    return { status: res.status, body: typeof res.body === 'string' ? res.body : JSON.stringify(res.body), raw: res.raw, headers: res.headers };
   };
-  const token = (name: string) => ctx.nodes.tokenOf(ctx.nodes.get(name)!.id);
   /** What the lifecycle does on `installed` / on reimage, done directly. */
   const setInstalled = (name: string, installed: boolean) => {
     const n = ctx.nodes.get(name)!;
     ctx.nodes.setNetboot(n.id, !installed);
     ctx.nodes.setStateRow(n.id, installed ? 'installed' : 'registered');
   };
-  return { ws, ctx, get, token, kernel, setInstalled, logs: () => logText };
+  return { ...p, get, token: p.tokenOf, kernel, setInstalled };
 }
 
 t.test('iPXE: entry script, node script by MAC, unknown MAC recorded and sent to disk', async (t) => {
@@ -163,13 +140,8 @@ t.test('assets: Range gives 206 with the right bytes; escapes refused', async (t
 });
 
 t.test('explain: every stage, secrets masked, nothing recorded', async (t) => {
-  const { ctx, token, logs } = await setup(t);
-  const app = await buildApp(ctx);
-  t.teardown(() => app.close());
-  const call = async (url: string) => {
-    const res = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${TOKENS.read}` } });
-    return { status: res.statusCode, body: JSON.parse(res.body) };
-  };
+  const { ctx, token, logs, app, call: request } = await setup(t);
+  const call = (url: string) => request('GET', url, { token: TOKENS.read });
   const e = await call('/api/v1/nodes/worker-01/explain?arch=uefi');
   t.equal(e.status, 200);
   t.same(e.body.stages.map((s: { stage: string }) => s.stage), ['dhcp', 'loader', 'loader-config', 'kernel', 'installer']);

@@ -1,55 +1,17 @@
 // Lifecycle routes in-process: callbacks (node token), reimage (admin), the SSE
 // stream of transitions, /metrics, and stage durations on the node views.
 import t from 'tap';
-import { PassThrough } from 'node:stream';
-import { buildConfig } from '../../src/config.js';
-import { createContext } from '../../src/context.js';
-import { closeDatabase } from '../../src/db.js';
-import { buildApp } from '../../src/api/app.js';
-import { createLogger } from '../../src/log.js';
-import { EXAMPLE_PROFILE, TOKENS, workspace } from '../helpers/daemon.js';
+import { EXAMPLE_PROFILE, TOKENS } from '../helpers/daemon.js';
+import { inProcessApp } from '../helpers/inproc.js';
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const ws = workspace(t);
-  ws.writeInventory('main.yaml', {
+  return inProcessApp(t, {
     profiles: [EXAMPLE_PROFILE],
     nodes: [
       { name: 'worker-01', macs: ['52:54:00:00:00:01'], profile: 'ubuntu-worker', bmc: { type: 'redfish', address: 'http://127.0.0.1:9', passwordEnv: 'RJ_TEST_BMC_PW' } },
       { name: 'worker-02', macs: ['52:54:00:00:00:02'], profile: 'ubuntu-worker' },
     ],
   });
-  const config = buildConfig(
-    {
-      dataDir: ws.dataDir,
-      inventory: ws.inventoryDir,
-      api: { tokens: [{ name: 'ops', token: TOKENS.admin, scope: 'admin' }, { name: 'dash', token: TOKENS.read, scope: 'read' }] },
-    },
-    'test',
-    { isRoot: false },
-    ws.root,
-  );
-  const logStream = new PassThrough();
-  let logText = '';
-  logStream.on('data', (d) => (logText += d));
-  const ctx = createContext(config, createLogger({ level: 'debug', destination: logStream }));
-  ctx.inventory.reload();
-  const app = await buildApp(ctx);
-  t.teardown(async () => {
-    await app.close();
-    closeDatabase(ctx.db);
-  });
-  const call = async (method: string, url: string, opts: { token?: string; body?: unknown } = {}) => {
-    const res = await app.inject({
-      method: method as 'GET',
-      url,
-      headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
-      ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
-    });
-    const json = res.headers['content-type']?.toString().startsWith('application/json');
-    return { status: res.statusCode, body: json ? JSON.parse(res.body) : res.body };
-  };
-  const tokenOf = (name: string) => ctx.nodes.tokenOf(ctx.nodes.get(name)!.id);
-  return { ctx, app, call, tokenOf, logs: () => logText };
 }
 
 t.test('callback: the node token moves the node; a wrong token or a bad body changes nothing', async (t) => {

@@ -116,7 +116,7 @@ export async function startDaemonProcess(t: Teardownable, configFile: string, ar
       await exited;
     }
   });
-  const waitForLog: DaemonProcess['waitForLog'] = (pred, timeoutMs = 15_000) => {
+  const waitForLog: DaemonProcess["waitForLog"] = (pred, timeoutMs = 30_000) => {
     const seen = logs.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
