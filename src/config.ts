@@ -9,6 +9,9 @@ import { formatProblems, validate } from './schema/validate.js';
 
 export const DHCP_MODES = ['proxy', 'reservation', 'pool', 'off'] as const;
 export type DhcpMode = (typeof DHCP_MODES)[number];
+/** How DHCP answers installed nodes (netboot off); see src/dhcp/bootDecision.ts. */
+export const INSTALLED_BOOT = ['ipxe-script', 'no-boot-file', 'full-chain'] as const;
+export type InstalledBoot = (typeof INSTALLED_BOOT)[number];
 
 const Subnet = Strict({
   cidr: Type.String({ pattern: '^\\d{1,3}(\\.\\d{1,3}){3}/\\d{1,2}$' }),
@@ -38,6 +41,13 @@ export const ConfigSchema = Strict({
       port: Type.Integer({ minimum: 1, maximum: 65535, default: 67 }),
       proxyPort: Type.Integer({ minimum: 1, maximum: 65535, default: 4011 }),
       subnets: Type.Array(Subnet, { default: [] }),
+      offerSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'how long an OFFER holds its address for the REQUEST' }),
+      declineSeconds: Type.Integer({ minimum: 1, default: 86400, description: 'how long an address a client DECLINEd stays out of use' }),
+      installedBoot: StringEnum(INSTALLED_BOOT, {
+        default: 'ipxe-script',
+        description:
+          'installed nodes: ipxe-script = iPXE gets the boot script (which boots the disk), firmware gets no boot file; no-boot-file = nobody gets one; full-chain = answered like netbooting nodes',
+      }),
     },
     { description: 'mode defaults to proxy when running as root, off otherwise' },
   ),
@@ -60,6 +70,12 @@ export const ConfigSchema = Strict({
     joinToken: Type.Optional(Type.String({ pattern: '^[a-z0-9]{6}\\.[a-z0-9]{16}$' })),
     kubeconfig: Type.Optional(Type.String()),
     tokenTtlMinutes: Type.Integer({ minimum: 1, default: 120 }),
+    drainTimeoutSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      default: 120,
+      description: 'reimage: how long evictions may be refused (PodDisruptionBudgets) before the reimage is refused, unless forced',
+    }),
   }),
   timeouts: Strict({
     pxe: Type.Integer({ minimum: 1, default: 600 }),

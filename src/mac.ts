@@ -25,7 +25,12 @@ export function macHyphen(mac: string): string {
   return mac.replace(/:/g, '-');
 }
 
-/** chaddr bytes -> colon form. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** chaddr bytes -> colon form. Table lookups: the DHCP server calls this for every packet. */
 export function macFromBytes(buf: Uint8Array): string {
-  return Array.from(buf.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+  const n = Math.min(6, buf.length);
+  let s = n > 0 ? HEX[buf[0]!]! : '';
+  for (let i = 1; i < n; i++) s += `:${HEX[buf[i]!]}`;
+  return s;
 }

@@ -41,6 +41,8 @@ export const ProfileSchema = Strict({
   installer: StringEnum(INSTALLERS, { default: 'none' }),
   template: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
   localBoot: StringEnum(LOCAL_BOOT, { default: 'exit' }),
+  /** Free-form values for the installer template (mirror URL, ssh keys, Kubernetes version, ...). */
+  vars: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String(), { default: {} }),
   kubernetes: Type.Optional(
     Strict({
       role: StringEnum(['worker', 'control-plane'] as const, { default: 'worker' }),

@@ -169,6 +169,12 @@ export class NodeStore {
     return row && toNode(row);
   }
 
+  /** The node an IP is reserved for. */
+  findByIp(ip: string): Node | undefined {
+    const row = this.db.prepare(`${NODE_SELECT} WHERE n.ip = ?`).get(ip) as NodeRow | undefined;
+    return row && toNode(row);
+  }
+
   /** The node a per-node secret belongs to. */
   findByToken(token: string): Node | undefined {
     const row = this.db.prepare(`${NODE_SELECT} WHERE n.token = ?`).get(token) as NodeRow | undefined;
@@ -263,6 +269,22 @@ export class NodeStore {
       .run(state, at, JSON.stringify(stages), at, nodeId);
   }
 
+  /** netboot off once installed (PXE then gets "boot from disk"), on again at reimage. */
+  setNetboot(nodeId: number, on: boolean, at = Date.now()): void {
+    this.db.prepare('UPDATE nodes SET netboot = ?, updated_at = ? WHERE id = ?').run(on ? 1 : 0, at, nodeId);
+  }
+
+  /**
+   * Reimage: a fresh token (the last run's URLs and callbacks stop working), netboot
+   * armed, state registered, and the stage timestamps of the last run cleared so
+   * durations and timeouts describe this run only.
+   */
+  rearm(nodeId: number, at = Date.now()): void {
+    this.db
+      .prepare("UPDATE nodes SET state = 'registered', state_since = ?, stages = ?, netboot = 1, token = ?, updated_at = ? WHERE id = ?")
+      .run(at, JSON.stringify({ registered: at }), newNodeToken(), at, nodeId);
+  }
+
   // ---- helpers shared with the inventory sync ---------------------------------
 
   /** Insert a node, adopting discovered placeholders of its MACs; throws on conflicts. */
@@ -273,17 +295,12 @@ export class NodeStore {
     const state: NodeState = source === 'discovered' ? 'discovered' : 'registered';
     const info = this.db
       .prepare(
-        `INSERT INTO nodes (name, profile, ip, labels, bmc, loader_file, local_boot, source, source_file, state, state_since, stages, netboot, token, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+        `INSERT INTO nodes (name, profile, labels, bmc, loader_file, local_boot, source, source_file, state, state_since, stages, netboot, token, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
       )
       .run(
         spec.name,
-        spec.profile ?? null,
-        null,
-        JSON.stringify(spec.labels ?? {}),
-        spec.bmc ? JSON.stringify(spec.bmc) : null,
-        spec.loaderFile ?? null,
-        spec.localBoot ?? null,
+        ...specColumns(spec),
         source,
         sourceFile,
         state,
@@ -307,11 +324,7 @@ export class NodeStore {
         `UPDATE nodes SET profile = ?, labels = ?, bmc = ?, loader_file = ?, local_boot = ?, source = ?, source_file = ?, updated_at = ? WHERE id = ?`,
       )
       .run(
-        spec.profile ?? null,
-        JSON.stringify(spec.labels ?? {}),
-        spec.bmc ? JSON.stringify(spec.bmc) : null,
-        spec.loaderFile ?? null,
-        spec.localBoot ?? null,
+        ...specColumns(spec),
         source,
         sourceFile,
         Date.now(),
@@ -355,6 +368,11 @@ export class NodeStore {
     this.db.prepare('UPDATE events SET node_id = ? WHERE node_id = ?').run(into, placeholder.id);
     this.db.prepare('DELETE FROM nodes WHERE id = ?').run(placeholder.id);
   }
+}
+
+/** profile, labels, bmc, loader_file, local_boot: the spec fields both INSERT and UPDATE write, in that order. */
+function specColumns(spec: NodeSpec): [string | null, string, string | null, string | null, string | null] {
+  return [spec.profile ?? null, JSON.stringify(spec.labels ?? {}), spec.bmc ? JSON.stringify(spec.bmc) : null, spec.loaderFile ?? null, spec.localBoot ?? null];
 }
 
 function optional<K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } {

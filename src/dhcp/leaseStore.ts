@@ -1,0 +1,335 @@
+// Leases: who holds which address until when. The working set lives in memory
+// (maps by address and by MAC, a free list per range) so a DORA costs no query;
+// SQLite is the journal. Changes are queued; the server drains them into
+// writeLeases() (on the writer thread, leaseWriter.ts) and sends the ACKs of a
+// batch only once that commit returned: a lease is on disk before its ACK leaves
+// (group commit, one fsync for many ACKs).
+//
+// Offers are memory only: a crash forgets them, and the client's REQUEST then
+// finds its address free and gets it, or a NAK if someone else took it first.
+import type { Statement } from 'better-sqlite3';
+import type { Db, Migration } from '../db.js';
+import { intToIp, ipToInt } from './ip.js';
+
+/** Runs after the inventory migrations (its triggers watch nodes and node_macs). */
+export const leaseMigrations: Migration[] = [
+  {
+    id: 'dhcp-001-leases',
+    up: `
+      CREATE TABLE dhcp_leases (
+        ip        TEXT PRIMARY KEY,          -- dotted quad
+        mac       TEXT NOT NULL,             -- lower-case colon form (chaddr)
+        state     TEXT NOT NULL,             -- 'bound' | 'declined' (quarantined after a DHCPDECLINE)
+        subnet    TEXT NOT NULL,             -- cidr of the subnet it was leased in
+        hostname  TEXT,
+        starts    INTEGER NOT NULL,          -- ms since epoch
+        expires   INTEGER NOT NULL           -- ms since epoch
+      );
+      CREATE INDEX dhcp_leases_mac ON dhcp_leases(mac);
+    `,
+  },
+  {
+    // A counter the inventory tables bump on every change, so the DHCP fast path
+    // can keep known MACs and reserved addresses in memory (inventoryView.ts).
+    id: 'dhcp-002-inventory-generation',
+    up: `
+      CREATE TABLE dhcp_inventory_generation (n INTEGER NOT NULL);
+      INSERT INTO dhcp_inventory_generation (n) VALUES (0);
+      CREATE TRIGGER dhcp_gen_mac_ins AFTER INSERT ON node_macs BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER dhcp_gen_mac_del AFTER DELETE ON node_macs BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER dhcp_gen_mac_upd AFTER UPDATE ON node_macs BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER dhcp_gen_node_ip AFTER UPDATE OF ip ON nodes BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER dhcp_gen_node_ins AFTER INSERT ON nodes BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER dhcp_gen_node_del AFTER DELETE ON nodes BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
+    `,
+  },
+];
+
+export interface Lease {
+  ip: number;
+  mac: string;
+  state: 'bound' | 'declined';
+  subnet: string;
+  hostname: string | null;
+  starts: number;
+  expires: number;
+}
+
+/** A lease as the API shows it. */
+export interface LeaseView extends Omit<Lease, 'ip'> {
+  ip: string;
+}
+
+export type Holder = { kind: 'lease' | 'offer' | 'declined'; mac: string };
+
+/** One queued change to dhcp_leases: a row to write, or an address to delete. */
+export type LeaseWrite = LeaseView | { ip: string; delete: true };
+
+const statements = new WeakMap<Db, { upsert: Statement; remove: Statement; tx: (w: LeaseWrite[]) => void }>();
+
+/** Commit `writes` in one transaction (one fsync). Throws when the disk does. */
+export function writeLeases(db: Db, writes: LeaseWrite[]): void {
+  let s = statements.get(db);
+  if (!s) {
+    const upsert = db.prepare(
+      `INSERT INTO dhcp_leases (ip, mac, state, subnet, hostname, starts, expires) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, state = excluded.state, subnet = excluded.subnet,
+         hostname = excluded.hostname, starts = excluded.starts, expires = excluded.expires`,
+    );
+    const remove = db.prepare('DELETE FROM dhcp_leases WHERE ip = ?');
+    const tx = db.transaction((ws: LeaseWrite[]) => {
+      for (const w of ws) {
+        if ('delete' in w) remove.run(w.ip);
+        else upsert.run(w.ip, w.mac, w.state, w.subnet, w.hostname, w.starts, w.expires);
+      }
+    });
+    s = { upsert, remove, tx };
+    statements.set(db, s);
+  }
+  s.tx(writes);
+}
+
+/**
+ * Free addresses of one range as a stack: allocation pops, freeing pushes.
+ * An address popped while held (lease, offer, reservation) is simply dropped;
+ * it comes back when it is freed, or at the next rebuild when the stack runs dry.
+ */
+class RangePool {
+  private readonly stack: Uint32Array;
+  private readonly inStack: Uint8Array;
+  private top = 0;
+
+  constructor(
+    readonly start: number,
+    readonly end: number,
+  ) {
+    const size = end - start + 1;
+    this.stack = new Uint32Array(size);
+    this.inStack = new Uint8Array(size);
+    this.refill();
+  }
+
+  contains(ip: number): boolean {
+    return ip >= this.start && ip <= this.end;
+  }
+
+  /** Push every address (highest first, so allocation runs upwards). */
+  refill(): void {
+    for (let ip = this.end; ip >= this.start; ip--) this.give(ip);
+  }
+
+  give(ip: number): void {
+    const i = ip - this.start;
+    if (i < 0 || ip > this.end || this.inStack[i]) return;
+    this.inStack[i] = 1;
+    this.stack[this.top++] = ip;
+  }
+
+  take(usable: (ip: number) => boolean): number | null {
+    while (this.top > 0) {
+      const ip = this.stack[--this.top]!;
+      this.inStack[ip - this.start] = 0;
+      if (usable(ip)) return ip;
+    }
+    return null;
+  }
+}
+
+interface Offer {
+  mac: string;
+  expires: number;
+}
+
+export class LeaseStore {
+  private readonly byIp = new Map<number, Lease>();
+  private readonly byMac = new Map<string, Lease>();
+  private readonly offers = new Map<number, Offer>();
+  private readonly offerOf = new Map<string, number>();
+  private readonly pools: RangePool[] = [];
+  /** ip -> lease to write, or null to delete; coalesced until drain(). */
+  private readonly dirty = new Map<number, Lease | null>();
+
+  /** Loads the leases `db` holds. */
+  constructor(
+    db: Db,
+    private readonly now: () => number = Date.now,
+  ) {
+    const rows = db.prepare('SELECT ip, mac, state, subnet, hostname, starts, expires FROM dhcp_leases').all() as LeaseView[];
+    for (const r of rows) this.remember({ ...r, ip: ipToInt(r.ip) });
+  }
+
+  /** Register a range to allocate from (pool mode). */
+  addRange(start: number, end: number): void {
+    this.pools.push(new RangePool(start, end));
+  }
+
+  // ---- reads ----------------------------------------------------------------
+
+  /** The MAC's live (unexpired) bound lease. */
+  leaseOf(mac: string): Lease | undefined {
+    const l = this.byMac.get(mac);
+    return l && l.expires > this.now() ? l : undefined;
+  }
+
+  /** The MAC's live offer. */
+  offerFor(mac: string): number | undefined {
+    const ip = this.offerOf.get(mac);
+    if (ip === undefined) return undefined;
+    const o = this.offers.get(ip);
+    return o && o.mac === mac && o.expires > this.now() ? ip : undefined;
+  }
+
+  /** Who holds `ip` right now, ignoring anything expired. */
+  holder(ip: number): Holder | undefined {
+    const now = this.now();
+    const l = this.byIp.get(ip);
+    if (l && l.expires > now) return { kind: l.state === 'declined' ? 'declined' : 'lease', mac: l.mac };
+    const o = this.offers.get(ip);
+    if (o && o.expires > now) return { kind: 'offer', mac: o.mac };
+    return undefined;
+  }
+
+  /** True when `ip` is free or already this MAC's. */
+  availableTo(ip: number, mac: string): boolean {
+    const h = this.holder(ip);
+    return !h || (h.mac === mac && h.kind !== 'declined');
+  }
+
+  list(): LeaseView[] {
+    const now = this.now();
+    return [...this.byIp.values()].filter((l) => l.expires > now).map((l) => ({ ...l, ip: intToIp(l.ip) }));
+  }
+
+  // ---- changes (memory now, disk once drained and written) ------------------
+
+  /**
+   * A free address from the ranges within [lo, hi] (the client's subnet), or null
+   * when they are exhausted. `reserved` says an address belongs to an inventory node.
+   */
+  allocate(mac: string, lo: number, hi: number, reserved: (ip: number) => boolean): number | null {
+    const usable = (ip: number) => this.availableTo(ip, mac) && !reserved(ip);
+    for (const pool of this.pools) {
+      if (pool.end < lo || pool.start > hi) continue;
+      let ip = pool.take(usable);
+      if (ip === null) {
+        // Addresses dropped while held may be free again: one O(range) rebuild, then give up.
+        pool.refill();
+        ip = pool.take(usable);
+      }
+      if (ip !== null) return ip;
+    }
+    return null;
+  }
+
+  /** Hold `ip` for `mac` until the REQUEST (or until holdMs passes). */
+  offer(mac: string, ip: number, holdMs: number): void {
+    const prev = this.offerOf.get(mac);
+    if (prev !== undefined && prev !== ip && this.offers.get(prev)?.mac === mac) this.dropOffer(prev);
+    this.offers.set(ip, { mac, expires: this.now() + holdMs });
+    this.offerOf.set(mac, ip);
+  }
+
+  /** The client took another server's offer. */
+  withdrawOffer(mac: string): void {
+    const ip = this.offerOf.get(mac);
+    if (ip !== undefined && this.offers.get(ip)?.mac === mac) this.dropOffer(ip);
+  }
+
+  /** Bind (or renew) a lease; durable once drained and written. */
+  bind(mac: string, ip: number, seconds: number, subnet: string, hostname: string | null): Lease {
+    const now = this.now();
+    const old = this.byMac.get(mac);
+    if (old && old.ip !== ip) this.forget(old);
+    const stale = this.byIp.get(ip); // an expired lease of another client
+    if (stale && stale.mac !== mac && this.byMac.get(stale.mac) === stale) this.byMac.delete(stale.mac);
+    const o = this.offers.get(ip);
+    if (o?.mac === mac) this.dropOffer(ip, false);
+    const lease: Lease = { ip, mac, state: 'bound', subnet, hostname, starts: now, expires: now + seconds * 1000 };
+    this.remember(lease);
+    this.dirty.set(ip, lease);
+    return lease;
+  }
+
+  /** DHCPRELEASE: the client gives the address back. */
+  release(mac: string, ip: number): boolean {
+    const l = this.byIp.get(ip);
+    if (!l || l.mac !== mac || l.state !== 'bound') return false;
+    this.forget(l);
+    return true;
+  }
+
+  /** DHCPDECLINE: someone else answers ARP for `ip`; keep it out of use for `seconds`. */
+  decline(mac: string, ip: number, seconds: number, subnet: string): void {
+    const now = this.now();
+    const l = this.byIp.get(ip);
+    if (l) this.forget(l);
+    if (this.offers.get(ip)) this.dropOffer(ip, false);
+    const q: Lease = { ip, mac, state: 'declined', subnet, hostname: null, starts: now, expires: now + seconds * 1000 };
+    this.byIp.set(ip, q);
+    this.dirty.set(ip, q);
+  }
+
+  /** Forget what has expired: leases, quarantines and offers. Returns how many leases ended. */
+  sweep(): number {
+    const now = this.now();
+    let n = 0;
+    for (const l of this.byIp.values()) {
+      if (l.expires <= now) {
+        this.forget(l);
+        n++;
+      }
+    }
+    for (const [ip, o] of this.offers) if (o.expires <= now) this.dropOffer(ip);
+    return n;
+  }
+
+  /** Writes waiting to be committed. */
+  get pending(): number {
+    return this.dirty.size;
+  }
+
+  /** Take the queued writes (coalesced: the last state of each address). */
+  drain(): LeaseWrite[] {
+    const out: LeaseWrite[] = [];
+    for (const [ip, l] of this.dirty) out.push(l ? { ...l, ip: intToIp(ip) } : { ip: intToIp(ip), delete: true });
+    this.dirty.clear();
+    return out;
+  }
+
+  /** A commit of `writes` failed: queue them again, unless a newer change superseded one. */
+  requeue(writes: LeaseWrite[]): void {
+    for (const w of writes) {
+      const ip = ipToInt(w.ip);
+      if (this.dirty.has(ip)) continue;
+      this.dirty.set(ip, 'delete' in w ? null : { ...w, ip });
+    }
+  }
+
+  // ---- internals ------------------------------------------------------------
+
+  private remember(l: Lease): void {
+    this.byIp.set(l.ip, l);
+    if (l.state === 'bound') this.byMac.set(l.mac, l);
+  }
+
+  private forget(l: Lease): void {
+    if (this.byIp.get(l.ip) === l) {
+      this.byIp.delete(l.ip);
+      this.dirty.set(l.ip, null);
+    }
+    if (this.byMac.get(l.mac) === l) this.byMac.delete(l.mac);
+    this.giveBack(l.ip);
+  }
+
+  private dropOffer(ip: number, free = true): void {
+    const o = this.offers.get(ip);
+    if (!o) return;
+    this.offers.delete(ip);
+    if (this.offerOf.get(o.mac) === ip) this.offerOf.delete(o.mac);
+    if (free) this.giveBack(ip);
+  }
+
+  private giveBack(ip: number): void {
+    for (const p of this.pools) if (p.contains(ip)) p.give(ip);
+  }
+}

@@ -1,0 +1,159 @@
+// Building replies and choosing where they go; shared by the proxy and lease handlers.
+import { DHCP, type DhcpPacket, type DhcpReply } from './codec.js';
+import type { BootDecision, Fingerprint } from './bootDecision.js';
+import { intToIp } from './ip.js';
+import type { Subnet } from './network.js';
+import { encodeSubOptions, ipBytes, OPT, u32Bytes, type OptionPair } from './options.js';
+
+/** One received request, decoded once. */
+export interface Request {
+  packet: DhcpPacket;
+  type: number;
+  mac: string;
+  fp: Fingerprint;
+  from: { address: string; port: number };
+  /** Arrived on the ProxyDHCP port (4011). */
+  proxyPort: boolean;
+}
+
+export interface Destination {
+  address: string;
+  port: number;
+}
+
+export interface Reply {
+  type: number;
+  packet: DhcpReply;
+  to: Destination;
+  /** Holds a lease that must be on disk before the reply leaves. */
+  durable: boolean;
+}
+
+export type Boot = Extract<BootDecision, { boot: true }>;
+
+const BROADCAST_FLAG = 0x8000;
+const TYPE_BYTES = Array.from({ length: 9 }, (_, i) => Buffer.from([i]));
+const LIMITED_BROADCAST = '255.255.255.255';
+/** PXE vendor option 43: sub-option 6 (discovery control) = 8: boot the file given, no menu, no discovery. */
+const PXE_NO_DISCOVERY = encodeSubOptions([[6, Buffer.from([8])]], true);
+/** iPXE option 175 sub-option 176 (no-pxedhcp) = 1: do not wait ~3 s for ProxyDHCP offers. */
+const IPXE_NO_PROXYDHCP = encodeSubOptions([[176, Buffer.from([1])]]);
+
+/**
+ * RFC 2131 §4.1: relayed -> giaddr:67; NAK -> broadcast; a client with an address
+ * (renewal, INFORM) -> ciaddr:68; otherwise broadcast, since Node cannot add the
+ * ARP entry a unicast to yiaddr needs (every firmware in the lab accepts broadcasts).
+ * The ProxyDHCP port answers the sender where it is.
+ */
+export function destination(req: Request, type: number): Destination {
+  if (req.proxyPort) return req.from;
+  const p = req.packet;
+  if (p.giaddr !== 0) return { address: intToIp(p.giaddr), port: 67 };
+  if (type !== DHCP.NAK && p.ciaddr !== 0) return { address: intToIp(p.ciaddr), port: 68 };
+  return { address: LIMITED_BROADCAST, port: 68 };
+}
+
+/** A subnet's options never change: encoded once, shared by every reply (read-only). */
+const subnetOptions = new WeakMap<Subnet, { base: OptionPair[]; lease: OptionPair[] }>();
+
+function optionsOf(subnet: Subnet): { base: OptionPair[]; lease: OptionPair[] } {
+  let o = subnetOptions.get(subnet);
+  if (!o) {
+    const base: OptionPair[] = [[OPT.subnetMask, ipBytes(subnet.net.mask)]];
+    if (subnet.routers.length) base.push([OPT.router, ipBytes(...subnet.routers)]);
+    if (subnet.dns.length) base.push([OPT.dns, ipBytes(...subnet.dns)]);
+    if (subnet.domain) base.push([OPT.domainName, Buffer.from(subnet.domain, 'latin1')]);
+    base.push([OPT.broadcast, ipBytes(subnet.net.broadcast)]);
+    const s = subnet.leaseSeconds;
+    const lease: OptionPair[] = [
+      [OPT.leaseTime, u32Bytes(s)],
+      [OPT.renewalTime, u32Bytes(Math.floor(s / 2))],
+      [OPT.rebindingTime, u32Bytes(Math.floor((s * 7) / 8))],
+    ];
+    o = { base, lease };
+    subnetOptions.set(subnet, o);
+  }
+  return o;
+}
+
+/** Options 1, 3, 6, 15, 28, 12 and (with a lease) 51, 58, 59. */
+export function addressOptions(subnet: Subnet, withLease: boolean, hostname: string | null): OptionPair[] {
+  const { base, lease } = optionsOf(subnet);
+  const out = hostname ? [...base, [OPT.hostname, Buffer.from(hostname, 'latin1')] as OptionPair] : [...base];
+  return withLease ? out.concat(lease) : out;
+}
+
+export interface BootFields {
+  siaddr: number;
+  sname: string;
+  file: string;
+  options: OptionPair[];
+}
+
+/**
+ * siaddr, sname/66 and file/67 set together (pitfalls §4.6: iPXE reads siaddr,
+ * GRUB option 66, old ROMs the file field). `proxy`: a ProxyDHCP answer, which
+ * carries the PXE vendor options instead of an address.
+ */
+export function bootFields(boot: Boot, serverIp: number, fp: Fingerprint, proxy: boolean): BootFields {
+  const options: OptionPair[] = [];
+  // "PXEClient" is echoed only by ProxyDHCP. In an offer that carries an address and no
+  // option 43, EDK2 (OVMF, most UEFI PXE) reads it as a BINL offer and asks port 4011
+  // for the boot file, which only proxy mode serves: it gives up and falls back to UEFI
+  // HTTP boot ~80 s later (test/e2e uefi-pxe). dnsmasq and ISC dhcpd do not echo it;
+  // PXE ROMs take file/siaddr from a plain offer. HTTP-boot firmware needs "HTTPClient".
+  if (boot.vendorClass === 'HTTPClient' || (proxy && boot.vendorClass)) {
+    options.push([OPT.vendorClass, Buffer.from(boot.vendorClass, 'latin1')]);
+  }
+  // UEFI PXE firmware ignores ProxyDHCP offers that bypass discovery; without 43 it
+  // asks port 4011 for the file instead (pixiecore's finding, pitfalls §4.7).
+  if (proxy && boot.vendorClass === 'PXEClient' && (fp.arch.firmware === 'bios' || fp.ipxe)) {
+    options.push([OPT.vendorSpecific, PXE_NO_DISCOVERY]);
+  }
+  const server = intToIp(serverIp);
+  if (boot.transport === 'tftp') options.push([OPT.tftpServer, Buffer.from(server, 'latin1')]);
+  options.push([OPT.bootfile, Buffer.from(boot.bootFile, 'latin1')]);
+  if (fp.ipxe && !proxy) options.push([OPT.ipxe, IPXE_NO_PROXYDHCP]);
+  return {
+    siaddr: serverIp,
+    sname: boot.transport === 'tftp' ? server : '',
+    // The file field holds 127 characters; a longer URL travels in option 67 only.
+    file: boot.bootFile.length < 128 ? boot.bootFile : '',
+    options,
+  };
+}
+
+export interface ReplyFields {
+  yiaddr: number;
+  serverId: number;
+  options: OptionPair[];
+  boot?: BootFields;
+}
+
+/** The reply datagram: 53 and 54 first, the client's option 82 echoed last (RFC 3046). */
+export function makeReply(req: Request, type: number, f: ReplyFields): DhcpReply {
+  const p = req.packet;
+  const options: OptionPair[] = [
+    [OPT.messageType, TYPE_BYTES[type]!],
+    [OPT.serverId, ipBytes(f.serverId)],
+    ...f.options,
+    ...(f.boot?.options ?? []),
+  ];
+  const uuid = p.options.get(OPT.clientUuid);
+  if (uuid && f.boot) options.push([OPT.clientUuid, uuid]); // PXE: echo the machine id
+  const o82 = p.options.get(OPT.relayAgent);
+  if (o82) options.push([OPT.relayAgent, o82]);
+  const relayedNak = type === DHCP.NAK && p.giaddr !== 0;
+  return {
+    xid: p.xid,
+    flags: relayedNak ? p.flags | BROADCAST_FLAG : p.flags,
+    ciaddr: type === DHCP.NAK ? 0 : p.ciaddr,
+    yiaddr: f.yiaddr,
+    siaddr: f.boot?.siaddr ?? 0,
+    giaddr: p.giaddr,
+    chaddr: p.chaddr,
+    sname: f.boot?.sname ?? '',
+    file: f.boot?.file ?? '',
+    options,
+  };
+}

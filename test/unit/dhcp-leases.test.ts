@@ -1,0 +1,132 @@
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inventoryMigrations } from '../../src/inventory/migrations.js';
+import { closeDatabase, openDatabase, type Db } from '../../src/db.js';
+import { ipToInt } from '../../src/dhcp/ip.js';
+import { LeaseStore, leaseMigrations, writeLeases } from '../../src/dhcp/leaseStore.js';
+
+const A = 'aa:00:00:00:00:01';
+const B = 'aa:00:00:00:00:02';
+const ip = ipToInt;
+
+function setup(t: { teardown(fn: () => unknown): void }): { db: Db; dir: string; clock: { now: number }; store: () => LeaseStore } {
+  const dir = mkdtempSync(join(tmpdir(), 'rj-leases-'));
+  const db = openDatabase(dir, [...inventoryMigrations, ...leaseMigrations]);
+  t.teardown(() => {
+    closeDatabase(db);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const clock = { now: 1_000_000 };
+  return {
+    db,
+    dir,
+    clock,
+    store: () => {
+      const s = new LeaseStore(db, () => clock.now);
+      s.addRange(ip('198.18.0.10'), ip('198.18.0.12'));
+      return s;
+    },
+  };
+}
+
+const none = () => false;
+const LO = ip('198.18.0.0');
+const HI = ip('198.18.0.255');
+
+t.test('allocation runs upwards and skips what is held', async (t) => {
+  const { store } = setup(t);
+  const s = store();
+  const a = s.allocate(A, LO, HI, none)!;
+  t.equal(a, ip('198.18.0.10'));
+  s.offer(A, a, 30_000);
+  const b = s.allocate(B, LO, HI, none)!;
+  t.equal(b, ip('198.18.0.11'), 'an offered address is held');
+  s.offer(B, b, 30_000);
+  t.equal(s.allocate('aa:00:00:00:00:03', LO, HI, (x) => x === ip('198.18.0.12')), null, 'a reserved address is never pooled; range exhausted');
+  t.equal(s.allocate(B, ip('198.19.0.0'), ip('198.19.0.255'), none), null, 'ranges outside the subnet are not used');
+});
+
+t.test('offers expire and free their address', async (t) => {
+  const { store, clock } = setup(t);
+  const s = store();
+  for (const [mac, n] of [[A, 10], [B, 11], ['aa:00:00:00:00:03', 12]] as const) {
+    const got = s.allocate(mac, LO, HI, none)!;
+    t.equal(got, ip(`198.18.0.${n}`));
+    s.offer(mac, got, 30_000);
+  }
+  t.equal(s.allocate('aa:00:00:00:00:04', LO, HI, none), null, 'exhausted');
+  clock.now += 31_000;
+  t.equal(s.holder(ip('198.18.0.10')), undefined, 'offer expired');
+  t.ok(s.allocate('aa:00:00:00:00:04', LO, HI, none), 'addresses come back after the hold');
+});
+
+t.test('a lease is on disk once committed and survives a restart', async (t) => {
+  const { store, db } = setup(t);
+  const s = store();
+  s.offer(A, ip('198.18.0.10'), 30_000);
+  s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', 'w1');
+  t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 0, 'not written before it is drained and committed');
+  t.equal(s.pending, 1);
+  writeLeases(db, s.drain());
+  t.same(db.prepare('SELECT ip, mac, state, hostname FROM dhcp_leases').all(), [{ ip: '198.18.0.10', mac: A, state: 'bound', hostname: 'w1' }]);
+  const again = store();
+  t.equal(again.leaseOf(A)?.ip, ip('198.18.0.10'), 'reloaded');
+  t.same(again.holder(ip('198.18.0.10')), { kind: 'lease', mac: A });
+  t.equal(again.allocate(B, LO, HI, none), ip('198.18.0.11'), 'the leased address is not handed to another client');
+});
+
+t.test('expiry, release and decline', async (t) => {
+  const { store, clock, db } = setup(t);
+  const s = store();
+  s.bind(A, ip('198.18.0.10'), 60, '198.18.0.0/24', null);
+  clock.now += 61_000;
+  t.equal(s.leaseOf(A), undefined, 'expired lease is not live');
+  t.ok(s.availableTo(ip('198.18.0.10'), B), 'and its address is free');
+  t.equal(s.sweep(), 1);
+  writeLeases(db, s.drain());
+  t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 0, 'sweep deletes the row');
+
+  s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', null);
+  t.notOk(s.release(B, ip('198.18.0.10')), 'only the holder may release');
+  t.ok(s.release(A, ip('198.18.0.10')));
+  t.equal(s.leaseOf(A), undefined);
+  writeLeases(db, s.drain());
+  t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 0);
+
+  s.bind(A, ip('198.18.0.11'), 600, '198.18.0.0/24', null);
+  s.decline(A, ip('198.18.0.11'), 3600, '198.18.0.0/24');
+  t.same(s.holder(ip('198.18.0.11')), { kind: 'declined', mac: A });
+  t.notOk(s.availableTo(ip('198.18.0.11'), A), 'quarantined even for the decliner');
+  const got = new Set([s.allocate(B, LO, HI, none), s.allocate('aa:00:00:00:00:09', LO, HI, none)]);
+  t.notOk(got.has(ip('198.18.0.11')));
+  writeLeases(db, s.drain());
+  t.equal(db.prepare("SELECT state FROM dhcp_leases WHERE ip = '198.18.0.11'").pluck().get(), 'declined', 'quarantine is durable');
+  clock.now += 3601_000;
+  s.sweep();
+  t.ok(s.availableTo(ip('198.18.0.11'), B), 'quarantine ends');
+});
+
+t.test('a client moving to another address frees the old one', async (t) => {
+  const { store } = setup(t);
+  const s = store();
+  s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', null);
+  s.bind(A, ip('198.18.0.12'), 600, '198.18.0.0/24', null);
+  t.equal(s.holder(ip('198.18.0.10')), undefined);
+  t.equal(s.list().length, 1);
+});
+
+t.test('a failed commit is queued again, unless a newer change superseded it', async (t) => {
+  const { store, db } = setup(t);
+  const s = store();
+  s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', null);
+  s.bind(B, ip('198.18.0.11'), 600, '198.18.0.0/24', null);
+  const failed = s.drain();
+  t.equal(s.pending, 0);
+  s.release(B, ip('198.18.0.11')); // newer than the failed write of .11
+  s.requeue(failed);
+  t.equal(s.pending, 2);
+  writeLeases(db, s.drain());
+  t.same(db.prepare('SELECT ip, mac FROM dhcp_leases').all(), [{ ip: '198.18.0.10', mac: A }], '.10 written, .11 stays released');
+});
