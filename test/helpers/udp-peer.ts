@@ -57,6 +57,20 @@ export class UdpPeer {
     });
   }
 
+  /** The next `n` datagrams, waiting at most ms in all (fewer when time runs out). */
+  async take(n: number, ms = 10_000): Promise<Received[]> {
+    const out: Received[] = [];
+    const deadline = Date.now() + ms;
+    while (out.length < n) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const r = await this.next(left);
+      if (!r) break;
+      out.push(r);
+    }
+    return out;
+  }
+
   /** Everything that arrives within ms. */
   async drain(ms: number): Promise<Received[]> {
     const out: Received[] = [];
