@@ -42,7 +42,7 @@ export class UdpPeer {
   }
 
   /** The next datagram, or null after timeoutMs. */
-  next(timeoutMs = 2000): Promise<Received | null> {
+  next(timeoutMs = 10_000): Promise<Received | null> {
     const queued = this.queue.shift();
     if (queued) return Promise.resolve(queued);
     return new Promise((resolve) => {

@@ -80,7 +80,7 @@ async function fetch(
     if (how.duplicateAcks) p.send(encodeAck(n), to);
   };
   for (let guard = 0; guard < 1_000_000; guard++) {
-    const r = await p.next(3000);
+    const r = await p.next();
     if (!r) throw new Error(`no packet after block ${expected - 1}`);
     const pk = r.packet;
     if (pk.op === 'error') throw new Error(`error ${pk.code}: ${pk.message}`);
@@ -326,7 +326,7 @@ t.test('close() ends active transfers with an ERROR and resolves', async (t) => 
   p.send(encodeRequest('rrq', 'f', 'octet'), h.port);
   t.equal((await p.next())?.packet.op, 'data');
   await h.server.close();
-  const next = await p.next(500);
+  const next = await p.next();
   t.match(next?.packet, { op: 'error', message: /shutting down/ });
   t.match(h.records, [{ status: 'failed' }]);
 });
