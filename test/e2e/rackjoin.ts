@@ -37,8 +37,10 @@ export async function stageAssets(): Promise<string> {
     const src = join(installerDir, from);
     const dst = join(ASSETS, to);
     if (existsSync(dst) && readFileSync(dst).equals(readFileSync(src))) continue;
-    copyFileSync(src, `${dst}.tmp`);
-    renameSync(`${dst}.tmp`, dst);
+    // Another run may stage at the same time (the work directory is shared): own temp name, atomic rename.
+    const tmp = `${dst}.${process.pid}.tmp`;
+    copyFileSync(src, tmp);
+    renameSync(tmp, dst);
   }
   return ASSETS;
 }
