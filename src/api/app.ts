@@ -11,6 +11,7 @@ import { inventoryRoutes } from './inventory.js';
 import { nodeRoutes } from './nodes.js';
 import { lifecycleRoutes, metricsRoute } from './lifecycle.js';
 import { explainRoutes } from './explain.js';
+import { leaseRoutes } from './leases.js';
 import { bootRoutes } from '../boot/routes.js';
 
 /** Node-facing URLs carry secrets in their path; logs get the route shape instead. */
@@ -53,6 +54,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(lifecycleRoutes(ctx), { prefix: '/api/v1' });
   await app.register(metricsRoute(ctx));
   await app.register(explainRoutes(ctx), { prefix: '/api/v1' });
+  await app.register(leaseRoutes(ctx), { prefix: '/api/v1' });
   await app.register(bootRoutes(ctx, ctx.boot));
   return app;
 }

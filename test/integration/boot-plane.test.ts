@@ -54,6 +54,9 @@ t.test('BIOS pxelinux install path end to end over real TFTP and HTTP', { skip }
   t.equal(lease.boot_file, 'pxelinux.0');
   t.equal(state(), 'pxe');
   await run(lab, ['ip', 'addr', 'add', `${lease.ip}/24`, 'dev', lab.clientIf]);
+  const leases = JSON.parse(await run(lab, ['curl', '-s', '-H', `Authorization: Bearer ${TOKENS.read}`, `http://${lab.serverIp}:8080/api/v1/leases`]));
+  t.match(leases.leases, [{ ip: `${lab.prefix}.21`, mac: MAC, node: 'worker-01', state: 'bound' }], 'GET /api/v1/leases shows the ACKed lease');
+  t.match(await run(lab, ['curl', '-s', `http://${lab.serverIp}:8080/api/v1/leases`]), /unauthorized/, 'leases need a token');
 
   // pxelinux: loader, its per-MAC config (rendered), kernel and initrd, all over TFTP.
   const dir = scratch(t, 'rj-client-');
