@@ -6,10 +6,10 @@ import type { Options } from './packet.js';
 
 export const DEFAULT_BLKSIZE = 512;
 
-// Node cannot read the path MTU (no IP_MTU or IP_MTU_DISCOVER on dgram sockets),
-// so the ceiling is configured: 1468 = 1500 (Ethernet MTU) - 20 (IPv4) - 8 (UDP)
-// - 4 (TFTP header). Larger blocks would be fragmented, and one lost fragment
-// loses the whole block; PXE ROMs also tend to mishandle reassembly.
+// The configured ceiling: 1468 = 1500 (Ethernet MTU) - 20 (IPv4) - 8 (UDP)
+// - 4 (TFTP header). Each transfer is further held under its path MTU (server.ts
+// asks the kernel): a larger block would be fragmented, one lost fragment loses
+// the whole block, and PXE ROMs tend to mishandle reassembly.
 export const DEFAULT_BLKSIZE_MAX = 1468;
 
 // Window bookkeeping tells ACK numbers apart modulo 65536, which needs a window
@@ -17,9 +17,14 @@ export const DEFAULT_BLKSIZE_MAX = 1468;
 // overflow anyway, so a larger window only turns into loss.
 export const WINDOWSIZE_HARD_MAX = 256;
 
+/** IPv4 and UDP headers, and TFTP's own 4 bytes, around a DATA block. */
+export const DATA_OVERHEAD = 20 + 8 + 4;
+
 export interface Limits {
   blksizeMax: number;
   windowsizeMax: number;
+  /** The MTU of the route to the client, when known: no block may need fragmenting. */
+  pathMtu?: number | null;
 }
 
 export interface Negotiated {
@@ -46,7 +51,8 @@ export function negotiate(requested: Options, size: number, limits: Limits): Neg
   // RFC 2348: 8..65464; a larger request may be answered with a smaller value.
   const wantBlk = integer(requested.blksize, 8, Number.MAX_SAFE_INTEGER);
   if (wantBlk !== null) {
-    blksize = Math.min(wantBlk, limits.blksizeMax, 65464);
+    const mtuMax = limits.pathMtu ? limits.pathMtu - DATA_OVERHEAD : Infinity;
+    blksize = Math.max(8, Math.min(wantBlk, limits.blksizeMax, 65464, mtuMax));
     oack.blksize = String(blksize);
   }
   // RFC 2349: a read request carries tsize 0 and the answer is the transfer size.

@@ -106,12 +106,10 @@ export function encodeRequest(op: 'rrq' | 'wrq', filename: string, mode: string,
   return withStrings(op === 'rrq' ? OP.RRQ : OP.WRQ, [filename, mode, ...pairs]);
 }
 
-/** The 4-byte DATA header; sent together with the payload as one datagram (no copy). */
-export function dataHeader(block: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt16BE(OP.DATA, 0);
-  b.writeUInt16BE(block & 0xffff, 2);
-  return b;
+/** Writes a DATA packet's 4-byte header at `offset`; the block number is sent modulo 65536. */
+export function writeDataHeader(buf: Buffer, offset: number, block: number): void {
+  buf.writeUInt16BE(OP.DATA, offset);
+  buf.writeUInt16BE(block & 0xffff, offset + 2);
 }
 
 export function encodeAck(block: number): Buffer {

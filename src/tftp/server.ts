@@ -15,6 +15,7 @@ import { decode, encodeError, ERR, type Options } from './packet.js';
 import { DEFAULT_BLKSIZE, DEFAULT_BLKSIZE_MAX, negotiate } from './options.js';
 import { TransferPool } from './pool.js';
 import { toNetascii } from './source.js';
+import { pathMtu } from './udp.js';
 import { DEFAULT_TIMING, type PacketEvent, type Peer, type RetransmitTiming } from './transfer.js';
 import type { WireSource } from './worker.js';
 
@@ -244,7 +245,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       if ('handle' in opened) handle = opened.handle;
       if (closed) return;
       const size = 'handle' in opened ? opened.size : opened.data.length;
-      const n = negotiate(options, size, limits);
+      const n = negotiate(options, size, { ...limits, pathMtu: pathMtu(peer.address) });
       base.blksize = n.blksize;
       base.windowsize = n.windowsize;
       const transfer = pool.run(

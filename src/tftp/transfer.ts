@@ -12,9 +12,11 @@
 // The timer is RFC 6298-style: smoothed RTT from windows that were not resent
 // (Karn), doubled on every timeout up to a cap, and the transfer gives up with an
 // ERROR packet after a bounded number of consecutive timeouts.
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { dataHeader, decode, encodeError, encodeOack, ERR, type Options } from './packet.js';
+// A window goes out in one native call (udp.ts); sends are synchronous, so one
+// frame buffer per transfer holds the window being sent.
+import { decode, encodeError, encodeOack, ERR, writeDataHeader, type Options } from './packet.js';
 import type { ByteSource } from './source.js';
+import { ipv4ToNumber, TransferSocket } from './udp.js';
 
 export interface Peer {
   address: string;
@@ -62,7 +64,11 @@ export type Outcome =
 
 export class Transfer {
   readonly done: Promise<Outcome>;
-  private socket: Socket;
+  private readonly socket: TransferSocket;
+  private readonly peerIp: number;
+  private frame = Buffer.alloc(0);
+  /** The last failed send: a send that fails is a lost window, which the timer repairs; this names why if it cannot. */
+  private sendError: string | null = null;
   private settle!: (o: Outcome) => void;
   private finished = false;
 
@@ -83,32 +89,18 @@ export class Transfer {
   private srtt: number | null = null;
   private rttvar = 0;
 
-  private constructor(
-    private readonly spec: TransferSpec,
-    socket: Socket,
-  ) {
-    this.socket = socket;
+  private constructor(private readonly spec: TransferSpec) {
+    this.peerIp = ipv4ToNumber(spec.peer.address);
+    this.socket = new TransferSocket(spec.bindAddress, (msg, ip, port) => this.onMessage(msg, ip, port));
     this.lastBlock = Math.floor(spec.source.size / spec.blksize) + 1;
     this.oackPending = spec.oack !== null;
     this.rto = spec.timeoutSeconds !== null ? spec.timeoutSeconds * 1000 : spec.timing.rtoInitialMs;
     this.done = new Promise((resolve) => (this.settle = resolve));
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    socket.on('error', (err) => this.fail(`socket: ${err.message}`));
   }
 
-  /** Binds the transfer's socket (a fresh port: the server's TID) and starts sending. */
-  static async start(spec: TransferSpec): Promise<Transfer> {
-    // Peers are IP literals: resolving them synchronously skips dns.lookup and a
-    // nextTick on every datagram, a measurable share of the per-packet cost.
-    const socket = createSocket({ type: 'udp4', lookup: (address, _opts, cb) => cb(null, address, 4) });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, spec.bindAddress, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    const t = new Transfer(spec, socket);
+  /** Binds the transfer's socket (a fresh port: the server's TID) and starts sending. Throws if it cannot bind. */
+  static start(spec: TransferSpec): Transfer {
+    const t = new Transfer(spec);
     if (spec.oack) t.sendOack();
     else t.sendWindow(1);
     return t;
@@ -123,15 +115,15 @@ export class Transfer {
     return Math.min(this.acked * this.spec.blksize, this.spec.source.size);
   }
 
-  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+  private onMessage(msg: Buffer, ip: number, port: number): void {
     if (this.finished) return;
     const { peer, counters } = this.spec;
     const decoded = decode(msg);
-    if (rinfo.address !== peer.address || rinfo.port !== peer.port) {
+    if (ip !== this.peerIp || port !== peer.port) {
       counters.packet('stranger');
       // RFC 1350: answer with error 5 and carry on; never answer an ERROR (no loops).
       if (!(decoded.ok && decoded.packet.op === 'error')) {
-        this.socket.send(encodeError(ERR.UNKNOWN_TID, 'Unknown transfer ID'), rinfo.port, rinfo.address);
+        this.socket.send(ip, port, encodeError(ERR.UNKNOWN_TID, 'Unknown transfer ID'));
       }
       return;
     }
@@ -183,7 +175,7 @@ export class Transfer {
   }
 
   private sendOack(resend = false): void {
-    this.send(encodeOack(this.spec.oack!));
+    this.noteSend(this.socket.send(this.peerIp, this.spec.peer.port, encodeOack(this.spec.oack!)));
     this.spec.counters.sent(1, resend ? 1 : 0);
     this.armTimer(resend);
   }
@@ -197,10 +189,18 @@ export class Transfer {
       if (gen !== this.generation || this.finished) return;
       const expected = Math.min((last - first + 1) * blksize, source.size - offset);
       if (bytes.length !== expected) return this.fail('file changed during transfer');
+      // DATA packets back to back, each header before its block: the kernel cuts
+      // the frame into one datagram per block (the last may be shorter).
+      const segment = blksize + 4;
+      const length = (last - first) * segment + 4 + bytes.length - (last - first) * blksize;
+      if (this.frame.length < length) this.frame = Buffer.allocUnsafe(Math.min(windowsize, this.lastBlock) * segment);
       for (let b = first; b <= last; b++) {
         const at = (b - first) * blksize;
-        this.send([dataHeader(b), bytes.subarray(at, at + blksize)]);
+        const o = (b - first) * segment;
+        writeDataHeader(this.frame, o, b);
+        bytes.copy(this.frame, o + 4, at, Math.min(at + blksize, bytes.length));
       }
+      this.noteSend(this.socket.sendSegments(this.peerIp, this.spec.peer.port, this.frame.subarray(0, length), segment));
       const resent = Math.max(0, Math.min(this.sent, last) - first + 1);
       this.sent = Math.max(this.sent, last);
       this.spec.counters.sent(last - first + 1, resent);
@@ -211,8 +211,8 @@ export class Transfer {
     else bytes.then(emit, (err: Error) => this.fail(`read: ${err.message}`));
   }
 
-  private send(msg: Buffer | Buffer[]): void {
-    this.socket.send(msg, this.spec.peer.port, this.spec.peer.address);
+  private noteSend(error: string | null): void {
+    if (error) this.sendError = error;
   }
 
   private armTimer(resent: boolean): void {
@@ -249,7 +249,8 @@ export class Transfer {
 
   private onTimeout(): void {
     if (++this.retries > this.spec.timing.maxRetries) {
-      return this.fail(`timed out after ${this.spec.timing.maxRetries} retransmissions`);
+      const why = this.sendError ? ` (last send error: ${this.sendError})` : '';
+      return this.fail(`timed out after ${this.spec.timing.maxRetries} retransmissions${why}`);
     }
     this.rto = Math.min(this.rto * 2, Math.max(this.spec.timing.rtoMaxMs, this.rto));
     if (this.oackPending) this.sendOack(true);
@@ -261,13 +262,8 @@ export class Transfer {
     if (this.finished) return;
     this.finished = true;
     this.stopTimer();
-    const peer = this.spec.peer;
-    // Close only once the ERROR has left: closing cancels queued datagrams.
-    try {
-      this.socket.send(encodeError(ERR.NOT_DEFINED, error), peer.port, peer.address, () => this.close());
-    } catch {
-      this.close(); // the socket is already unusable
-    }
+    this.socket.send(this.peerIp, this.spec.peer.port, encodeError(ERR.NOT_DEFINED, error));
+    this.close();
     this.settle({ status: 'failed', bytes: this.bytes, error });
   }
 
@@ -280,10 +276,6 @@ export class Transfer {
   }
 
   private close(): void {
-    try {
-      this.socket.close();
-    } catch {
-      /* already closed */
-    }
+    this.socket.close();
   }
 }

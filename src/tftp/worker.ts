@@ -27,17 +27,10 @@ const port = parentPort;
 if (!port) throw new Error('tftp/worker.js runs as a worker thread');
 
 const running = new Map<number, Transfer>();
-// An abort that arrives while the transfer's socket is still being bound.
-const abortedEarly = new Map<number, string>();
 
 port.on('message', (msg: ToWorker) => {
-  if (msg.type === 'abort') {
-    const t = running.get(msg.id);
-    if (t) t.abort(msg.reason);
-    else abortedEarly.set(msg.id, msg.reason);
-    return;
-  }
-  void run(msg.id, msg.spec, msg.source);
+  if (msg.type === 'abort') running.get(msg.id)?.abort(msg.reason);
+  else void run(msg.id, msg.spec, msg.source);
 });
 
 async function run(id: number, wire: WireSpec, from: WireSource): Promise<void> {
@@ -46,7 +39,7 @@ async function run(id: number, wire: WireSpec, from: WireSource): Promise<void> 
     'data' in from ? memorySource(Buffer.from(from.data.buffer, from.data.byteOffset, from.data.byteLength)) : fileSource(from.handle, from.size);
   let outcome: Outcome;
   try {
-    const transfer = await Transfer.start({
+    const transfer = Transfer.start({
       ...wire,
       source,
       counters: {
@@ -58,14 +51,11 @@ async function run(id: number, wire: WireSpec, from: WireSource): Promise<void> 
       },
     });
     running.set(id, transfer);
-    const early = abortedEarly.get(id);
-    if (early !== undefined) transfer.abort(early);
     outcome = await transfer.done;
   } catch (err) {
     outcome = { status: 'failed', bytes: 0, error: `transfer setup: ${(err as Error).message}` };
   } finally {
     running.delete(id);
-    abortedEarly.delete(id);
   }
   await source.close().catch(() => undefined);
   port!.postMessage({ type: 'done', id, outcome, counts } satisfies FromWorker);

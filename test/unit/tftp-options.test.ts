@@ -20,6 +20,13 @@ t.test('blksize is clamped to the configured maximum, never refused', async (t) 
   t.equal(negotiate(opts({ blksize: '65464' }), 0, limits).blksize, 1468);
   t.equal(negotiate(opts({ blksize: '9000' }), 0, { ...limits, blksizeMax: 8972 }).blksize, 8972);
   t.equal(negotiate(opts({ blksize: '100000' }), 0, { blksizeMax: 70000, windowsizeMax: 1 }).blksize, 65464);
+  // Under the path MTU: 1280 - 20 (IPv4) - 8 (UDP) - 4 (TFTP).
+  const small = negotiate(opts({ blksize: '1468' }), 0, { ...limits, pathMtu: 1280 });
+  t.equal(small.blksize, 1248);
+  t.same(small.oack, { blksize: '1248' });
+  t.equal(negotiate(opts({ blksize: '1024' }), 0, { ...limits, pathMtu: 1280 }).blksize, 1024, 'a smaller request stands');
+  t.equal(negotiate(opts({ blksize: '9000' }), 0, { blksizeMax: 65464, windowsizeMax: 1, pathMtu: 9000 }).blksize, 8968);
+  t.equal(negotiate(opts({ blksize: '1468' }), 0, { ...limits, pathMtu: null }).blksize, 1468, 'unknown MTU: the ceiling alone');
 });
 
 t.test('invalid values are left out of the OACK', async (t) => {

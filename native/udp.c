@@ -1,0 +1,369 @@
+// A UDP socket for TFTP transfers, with one call that sends a whole window.
+//
+// Why native: Node's dgram sends one datagram per call and costs about 9 us per
+// datagram here (bench/udp-send.ts), which caps a windowed transfer near
+// 150 MiB/s; Node 20 has neither sendmmsg nor UDP GSO. With UDP_SEGMENT (Linux
+// 4.18+) the kernel takes a window of equal-sized DATA packets in one call and
+// cuts it into separate datagrams (in the NIC, or in software before the wire),
+// at about 1 us per datagram. Node's dgram cannot read the path MTU either, which
+// blksize must stay under. Everything else about TFTP stays in TypeScript
+// (src/tftp/transfer.ts): this file only binds, receives, sends and asks the MTU.
+//
+// The socket is IPv4, non-blocking, polled on the calling thread's libuv loop
+// (each worker thread has its own). Addresses cross the boundary as a uint32 in
+// host order and a port, so the hot path never formats or parses strings.
+#define _GNU_SOURCE  // sendmmsg
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+// Kernels before 6.x accept at most 64 segments per GSO send, and an IPv4
+// datagram (the unsegmented whole) is at most 65,507 bytes of payload.
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65000
+#define MMSG_BATCH 64
+// ACKs and ERRORs are small; a longer datagram is garbage and arrives truncated.
+#define RECV_MAX 2048
+// Datagrams handled per readiness event before yielding to the rest of the loop.
+#define RECV_BUDGET 64
+
+typedef struct {
+  int fd;
+  int gso;  // send windows by UDP GSO: asked at bind, dropped for good if the kernel refuses it
+  int closing;
+  int refs;  // the poll handle and the JS external: freed when both let go
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref on_message;  // (message: Buffer, address: number, port: number) => void
+  napi_async_context async;
+  unsigned char buf[RECV_MAX];
+} sock_t;
+
+#define CHECK(call)                                  \
+  do {                                               \
+    if ((call) != napi_ok) return throw_last(env);   \
+  } while (0)
+
+static napi_value throw_last(napi_env env) {
+  const napi_extended_error_info* info = NULL;
+  napi_get_last_error_info(env, &info);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "native call failed");
+  return NULL;
+}
+
+static napi_value throw_errno(napi_env env, const char* what, int err) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value number(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+static void release(sock_t* s) {
+  if (--s->refs == 0) free(s);
+}
+
+static void on_poll_closed(uv_handle_t* h) { release(h->data); }
+
+static void cleanup_hook(void* arg);
+
+// Stops polling and closes the descriptor; the struct is freed once libuv lets go of the poll handle.
+static void close_sock(sock_t* s, int from_hook) {
+  if (s->closing) return;
+  s->closing = 1;
+  if (!from_hook) napi_remove_env_cleanup_hook(s->env, cleanup_hook, s);
+  uv_poll_stop(&s->poll);
+  close(s->fd);
+  napi_delete_reference(s->env, s->on_message);
+  napi_async_destroy(s->env, s->async);
+  uv_close((uv_handle_t*)&s->poll, on_poll_closed);
+}
+
+// The JS object is gone: a socket nobody closed is closed now.
+static void finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  close_sock(data, 0);
+  release(data);
+}
+
+// A worker that is terminated must not leave a poll handle on its loop.
+static void cleanup_hook(void* arg) { close_sock(arg, 1); }
+
+static void on_readable(uv_poll_t* poll, int status, int events) {
+  sock_t* s = poll->data;
+  (void)events;
+  if (status < 0 || s->closing) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv;
+  napi_get_reference_value(env, s->on_message, &cb);
+  napi_get_global(env, &recv);  // napi_make_callback wants an object as `this`
+  for (int i = 0; i < RECV_BUDGET && !s->closing; i++) {
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    ssize_t n = recvfrom(s->fd, s->buf, sizeof s->buf, 0, (struct sockaddr*)&from, &len);
+    if (n < 0) break;  // EAGAIN: drained. Other errors (ICMP-reported) carry no datagram.
+    napi_value argv[3];
+    void* copy;
+    napi_create_buffer_copy(env, (size_t)n, s->buf, &copy, &argv[0]);
+    argv[1] = number(env, ntohl(from.sin_addr.s_addr));
+    argv[2] = number(env, ntohs(from.sin_port));
+    napi_value result;
+    if (napi_make_callback(env, s->async, recv, cb, 3, argv, &result) != napi_ok) {
+      // A throwing handler is a bug in the transfer: report it as Node reports any uncaught exception.
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value err;
+        napi_get_and_clear_last_exception(env, &err);
+        napi_fatal_exception(env, err);
+      }
+      break;
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static sock_t* unwrap(napi_env env, napi_value v) {
+  void* p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL || ((sock_t*)p)->closing) {
+    napi_throw_error(env, NULL, "socket is closed");
+    return NULL;
+  }
+  return p;
+}
+
+static int get_u32(napi_env env, napi_value v, uint32_t* out) { return napi_get_value_uint32(env, v, out) == napi_ok; }
+
+static struct sockaddr_in to_addr(uint32_t ip, uint32_t port) {
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(ip);
+  a.sin_port = htons((uint16_t)port);
+  return a;
+}
+
+// bind(address: string, onMessage, segmentation: boolean): [socket, port]. Port 0:
+// the kernel picks (the transfer's TID). segmentation false: sendmmsg, never GSO
+// (RACKJOIN_TFTP_GSO=0, and the tests of that path).
+static napi_value bind_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char host[64];
+  size_t hostlen;
+  bool segmentation;
+  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hostlen) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &segmentation) != napi_ok) {
+    napi_throw_type_error(env, NULL, "bind(address, onMessage, segmentation)");
+    return NULL;
+  }
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+    napi_throw_type_error(env, NULL, "bind: not an IPv4 address");
+    return NULL;
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  if (bind(fd, (struct sockaddr*)&a, sizeof a) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+  socklen_t len = sizeof a;
+  getsockname(fd, (struct sockaddr*)&a, &len);
+
+  sock_t* s = calloc(1, sizeof *s);
+  if (!s) {
+    close(fd);
+    return throw_errno(env, "bind", ENOMEM);
+  }
+  s->fd = fd;
+  s->gso = segmentation;
+  s->refs = 2;
+  s->env = env;
+  uv_loop_t* loop;
+  napi_value name;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0) {
+    close(fd);
+    free(s);
+    return throw_errno(env, "uv_poll_init", EINVAL);
+  }
+  s->poll.data = s;
+  napi_create_string_utf8(env, "rackjoin:udp", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->async);
+  napi_create_reference(env, argv[1], 1, &s->on_message);
+  napi_add_env_cleanup_hook(env, cleanup_hook, s);
+  uv_poll_start(&s->poll, UV_READABLE, on_readable);
+
+  napi_value out, ext;
+  CHECK(napi_create_array_with_length(env, 2, &out));
+  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
+  napi_set_element(env, out, 0, ext);
+  napi_set_element(env, out, 1, number(env, ntohs(a.sin_port)));
+  return out;
+}
+
+static int send_one(sock_t* s, const struct sockaddr_in* to, const void* data, size_t len) {
+  return sendto(s->fd, data, len, 0, (const struct sockaddr*)to, sizeof *to) < 0 ? errno : 0;
+}
+
+// One datagram per segment, batched by sendmmsg: the path when GSO is refused.
+static int send_mmsg(sock_t* s, struct sockaddr_in* to, unsigned char* data, size_t len, size_t seg) {
+  struct mmsghdr msgs[MMSG_BATCH];
+  struct iovec iov[MMSG_BATCH];
+  size_t off = 0;
+  while (off < len) {
+    unsigned n = 0;
+    for (; n < MMSG_BATCH && off < len; n++, off += seg) {
+      iov[n].iov_base = data + off;
+      iov[n].iov_len = len - off < seg ? len - off : seg;
+      memset(&msgs[n], 0, sizeof msgs[n]);
+      msgs[n].msg_hdr.msg_name = to;
+      msgs[n].msg_hdr.msg_namelen = sizeof *to;
+      msgs[n].msg_hdr.msg_iov = &iov[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+    }
+    for (unsigned done = 0; done < n;) {
+      int r = sendmmsg(s->fd, msgs + done, n - done, 0);
+      if (r < 0) return errno;
+      done += (unsigned)r;
+    }
+  }
+  return 0;
+}
+
+static int send_gso(sock_t* s, struct sockaddr_in* to, unsigned char* data, size_t len, size_t seg) {
+  size_t per = GSO_MAX_BYTES / seg;
+  if (per > GSO_MAX_SEGMENTS) per = GSO_MAX_SEGMENTS;
+  size_t chunk = per * seg;
+  size_t off = 0;
+  while (off < len) {
+    size_t n = len - off < chunk ? len - off : chunk;
+    if (n <= seg) return send_one(s, to, data + off, n);
+    struct iovec iov = {.iov_base = data + off, .iov_len = n};
+    union {
+      char buf[CMSG_SPACE(sizeof(uint16_t))];
+      struct cmsghdr align;
+    } ctrl;
+    memset(&ctrl, 0, sizeof ctrl);
+    struct msghdr msg = {
+        .msg_name = to,
+        .msg_namelen = sizeof *to,
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = ctrl.buf,
+        .msg_controllen = sizeof ctrl.buf,
+    };
+    struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t gso = (uint16_t)seg;
+    memcpy(CMSG_DATA(cm), &gso, sizeof gso);
+    if (sendmsg(s->fd, &msg, 0) < 0) {
+      int err = errno;
+      // Refused for this socket or path (old kernel, IPsec, no checksum offload
+      // on an old kernel): fall back for good, and send this window without it.
+      if (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP) {
+        s->gso = 0;
+        return send_mmsg(s, to, data + off, len - off, seg);
+      }
+      return err;
+    }
+    off += n;
+  }
+  return 0;
+}
+
+// send(socket, address, port, data, segment): 0, or the errno of a failed send
+// (EAGAIN: the socket's buffer is full, the rest was not sent). Segment 0: data is
+// one datagram. Otherwise data is consecutive datagrams of `segment` bytes (the
+// last may be shorter), each sent as its own datagram.
+static napi_value send_datagrams(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  sock_t* s = argc == 5 ? unwrap(env, argv[0]) : NULL;
+  if (!s) return NULL;
+  uint32_t ip, port, seg;
+  void* data;
+  size_t len;
+  if (!get_u32(env, argv[1], &ip) || !get_u32(env, argv[2], &port) || napi_get_buffer_info(env, argv[3], &data, &len) != napi_ok ||
+      !get_u32(env, argv[4], &seg) || seg > GSO_MAX_BYTES) {
+    napi_throw_type_error(env, NULL, "send(socket, address, port, buffer, segment)");
+    return NULL;
+  }
+  struct sockaddr_in to = to_addr(ip, port);
+  int err = seg == 0 ? send_one(s, &to, data, len) : s->gso ? send_gso(s, &to, data, len, seg) : send_mmsg(s, &to, data, len, seg);
+  return number(env, err);
+}
+
+static napi_value close_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void* p = NULL;
+  if (argc == 1 && napi_get_value_external(env, argv[0], &p) == napi_ok && p) close_sock(p, 0);
+  return NULL;
+}
+
+// pathMtu(address): the MTU of the route to address (the interface's, or a smaller
+// one the kernel learned by PMTU discovery), 0 if there is no route. A throwaway
+// socket is connected for the lookup: connecting a transfer's own socket would make
+// the kernel drop strangers' packets that RFC 1350 wants answered with error 5.
+static napi_value path_mtu(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t ip;
+  if (argc != 1 || !get_u32(env, argv[0], &ip)) {
+    napi_throw_type_error(env, NULL, "pathMtu(address)");
+    return NULL;
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  struct sockaddr_in to = to_addr(ip, 9);  // any port: a UDP connect sends nothing
+  int mtu = 0;
+  socklen_t len = sizeof mtu;
+  if (connect(fd, (struct sockaddr*)&to, sizeof to) < 0 || getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len) < 0) mtu = 0;
+  close(fd);
+  return number(env, mtu);
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"bind", NULL, bind_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"send", NULL, send_datagrams, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, close_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pathMtu", NULL, path_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
