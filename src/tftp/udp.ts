@@ -13,7 +13,15 @@ interface Native {
 }
 
 // Built by `npm run build` (node-gyp) into build/Release, three levels above dist/src/tftp/.
-const native = createRequire(import.meta.url)('../../../build/Release/rackjoin_udp.node') as Native;
+const native = loadNative('../../../build/Release/rackjoin_udp.node');
+
+function loadNative(path: string): Native {
+  try {
+    return createRequire(import.meta.url)(path) as Native;
+  } catch (err) {
+    throw new Error(`the TFTP socket addon (native/udp.c) is not built: run npm run build (${(err as Error).message})`, { cause: err });
+  }
+}
 
 // RACKJOIN_TFTP_GSO=0 sends each datagram of a window by sendmmsg instead, as the
 // QUIC stacks allow (quic-go's QUIC_GO_DISABLE_GSO): for a path that mishandles
