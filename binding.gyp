@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "rackjoin_udp",
-      "sources": ["native/udp.c"],
+      "target_name": "rackjoin_net",
+      "sources": ["native/addon.c", "native/udp.c", "native/ifaddrs.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"]
     }
   ]

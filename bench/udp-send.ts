@@ -6,12 +6,13 @@
 // windowed figure), whatever the protocol code does. Loopback, one thread.
 //   node dist/bench/udp-send.js [datagrams]
 import { createSocket } from 'node:dgram';
-import { ipv4ToNumber, TransferSocket } from '../src/tftp/udp.js';
+import { ipToInt } from '../src/ip.js';
+import { TransferSocket } from '../src/tftp/udp.js';
 
 const N = Number(process.argv[2] ?? 200_000);
 const BLOCK = 1468;
 const WINDOW = 16;
-const LOOPBACK = ipv4ToNumber('127.0.0.1');
+const LOOPBACK = ipToInt('127.0.0.1');
 
 function report(name: string, ns: bigint): void {
   const us = Number(ns) / 1000 / N;

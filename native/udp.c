@@ -13,8 +13,8 @@
 // (each worker thread has its own). Addresses cross the boundary as a uint32 in
 // host order and a port, so the hot path never formats or parses strings.
 #define _GNU_SOURCE  // sendmmsg
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "addon.h"
+
 #include <uv.h>
 
 #include <arpa/inet.h>
@@ -357,7 +357,7 @@ static napi_value path_mtu(napi_env env, napi_callback_info info) {
   return number(env, mtu);
 }
 
-NAPI_MODULE_INIT() {
+void register_udp(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"bind", NULL, bind_socket, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, send_datagrams, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -365,5 +365,4 @@ NAPI_MODULE_INIT() {
       {"pathMtu", NULL, path_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
 }

@@ -11,7 +11,7 @@ import { loadApiTokens, type ApiTokens } from './api/tokens.js';
 import { BootPlane } from './boot/plane.js';
 import type { ServerAddress } from './boot/context.js';
 import { localAddresses } from './dhcp/network.js';
-import { intToIp } from './dhcp/ip.js';
+import { intToIp } from './ip.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { KubeClient, type KubeOps } from './kube/client.js';
 import { JoinTokens } from './kube/joinTokens.js';

@@ -6,7 +6,7 @@
 // rebuilt when it moved. Whole Node records still come from NodeStore.
 import type { Db } from '../db.js';
 import type { Node, NodeStore } from '../inventory/store.js';
-import { ipToInt } from './ip.js';
+import { ipToInt } from '../ip.js';
 
 export class InventoryView {
   private gen = -1;

@@ -9,7 +9,7 @@
 // finds its address free and gets it, or a NAK if someone else took it first.
 import type { Statement } from 'better-sqlite3';
 import type { Db, Migration } from '../db.js';
-import { intToIp, ipToInt } from './ip.js';
+import { intToIp, ipToInt } from '../ip.js';
 
 /** Runs after the inventory migrations (its triggers watch nodes and node_macs). */
 export const leaseMigrations: Migration[] = [

@@ -15,8 +15,9 @@
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../config.js';
 import { OPT, parseSubOptions } from './options.js';
-import { inCidr, ipToInt, parseCidr, type Cidr } from './ip.js';
+import { inCidr, ipToInt, parseCidr, type Cidr } from '../ip.js';
 import type { DhcpPacket } from './codec.js';
+import { native } from '../native.js';
 
 export interface Subnet {
   cidr: string;
@@ -45,13 +46,15 @@ export interface Network {
   ours: Set<number>;
 }
 
-/** IPv4 addresses of `iface`, or of every non-internal interface. */
+/**
+ * IPv4 addresses of `iface` whether or not its link is up (a provisioning port may
+ * come up after the daemon), or, without a name, of every running non-internal interface.
+ */
 export function localAddresses(iface: string | undefined): number[] {
-  const all = networkInterfaces();
-  const names = iface ? [iface] : Object.keys(all);
+  if (iface) return native.interfaceAddresses(iface)?.addresses ?? [];
   const out: number[] = [];
-  for (const name of names) {
-    for (const a of all[name] ?? []) if (a.family === 'IPv4' && !a.internal) out.push(ipToInt(a.address));
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) out.push(ipToInt(a.address));
   }
   return out;
 }

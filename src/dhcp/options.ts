@@ -2,7 +2,7 @@
 // code -> name and wire type. The codec keeps every option as raw bytes; this
 // table says how to encode a value and how to show a received option to a human
 // (node timelines). Options not listed here are kept and shown as hex.
-import { intToIp } from './ip.js';
+import { intToIp } from '../ip.js';
 
 export type OptionType =
   | 'ip' // one IPv4 address

@@ -1,7 +1,7 @@
 // Building replies and choosing where they go; shared by the proxy and lease handlers.
 import { DHCP, type DhcpPacket, type DhcpReply } from './codec.js';
 import type { BootDecision, Fingerprint } from './bootDecision.js';
-import { intToIp } from './ip.js';
+import { intToIp } from '../ip.js';
 import type { Subnet } from './network.js';
 import { encodeSubOptions, ipBytes, OPT, u32Bytes, type OptionPair } from './options.js';
 

@@ -7,7 +7,7 @@
 import type { Node } from '../inventory/store.js';
 import { DHCP, optIp, optString } from './codec.js';
 import { bootFor, type HandlerContext, type Outcome } from './handler.js';
-import { inCidr, ipToInt } from './ip.js';
+import { inCidr, ipToInt } from '../ip.js';
 import { subnetFor, relayInfo, type Subnet } from './network.js';
 import { OPT } from './options.js';
 import { addressOptions, bootFields, destination, makeReply, type Request } from './reply.js';

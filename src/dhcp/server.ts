@@ -22,11 +22,12 @@ import { macFromBytes } from '../mac.js';
 import { fingerprint } from './bootDecision.js';
 import { BOOTREQUEST, DHCP, encode, messageType, parse } from './codec.js';
 import type { HandlerContext, Outcome } from './handler.js';
-import { intToIp } from './ip.js';
+import { intToIp } from '../ip.js';
 import { InventoryView } from './inventoryView.js';
 import { LeaseStore, type LeaseView } from './leaseStore.js';
 import { LeaseWriter } from './leaseWriter.js';
 import { buildNetwork, localAddresses } from './network.js';
+import { native } from '../native.js';
 import { describeOptions, MESSAGE_TYPES } from './options.js';
 import { handleProxy } from './proxy.js';
 import type { Boot, Destination, Request } from './reply.js';
@@ -109,6 +110,12 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const stats: DhcpStats = { received: {}, sent: {}, dropped: {} };
   if (mode === 'off') {
     return { stats: () => stats, leases: () => [], close: async () => {} };
+  }
+  if (config.interface && !opts.addresses) {
+    const link = native.interfaceAddresses(config.interface);
+    if (!link) throw new Error(`dhcp: interface ${config.interface} does not exist`);
+    // Not fatal: the switch port may come up after the daemon (a rack powering on).
+    if (!link.running) log.warn({ interface: config.interface }, 'dhcp: interface has no carrier; clients are answered once its link is up');
   }
   const net = buildNetwork(config, opts.addresses ?? localAddresses(config.interface));
   if (net.serverIp === 0) throw new Error('dhcp: no IPv4 address to hand out as server id and boot server; set `advertise` or `interface`');

@@ -16,7 +16,8 @@
 // frame buffer per transfer holds the window being sent.
 import { decode, encodeError, encodeOack, ERR, writeDataHeader, type Options } from './packet.js';
 import type { ByteSource } from './source.js';
-import { ipv4ToNumber, TransferSocket } from './udp.js';
+import { ipToInt } from '../ip.js';
+import { TransferSocket } from './udp.js';
 
 export interface Peer {
   address: string;
@@ -90,7 +91,7 @@ export class Transfer {
   private rttvar = 0;
 
   private constructor(private readonly spec: TransferSpec) {
-    this.peerIp = ipv4ToNumber(spec.peer.address);
+    this.peerIp = ipToInt(spec.peer.address);
     this.socket = new TransferSocket(spec.bindAddress, (msg, ip, port) => this.onMessage(msg, ip, port));
     this.lastBlock = Math.floor(spec.source.size / spec.blksize) + 1;
     this.oackPending = spec.oack !== null;

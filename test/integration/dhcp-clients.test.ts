@@ -4,7 +4,7 @@ import t from 'tap';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { DHCP } from '../../src/dhcp/codec.js';
-import { intToIp } from '../../src/dhcp/ip.js';
+import { intToIp } from '../../src/ip.js';
 import { buildRequest, CAPTURED, hexOpt } from '../helpers/dhcp.js';
 import { dhclient, perfdhcp, probe, startRackjoin, udhcpc } from '../helpers/dhcpLab.js';
 import { createLab, labUnavailable } from '../helpers/netns.js';
@@ -153,4 +153,26 @@ t.test('proxy mode: boot information only, never an address; port 4011 answered'
   t.same(await probe(lab, { bindPort: 68, to: '255.255.255.255', port: 67, packet: buildRequest({ type: DHCP.DISCOVER, mac: mac(4), options: CAPTURED.udhcpc }) }), [], 'a non-PXE client is not answered');
   t.same(await udhcpc(t, lab, mac(1), [...BIOS, ...WANT]), {}, 'udhcpc gets no lease from a ProxyDHCP');
   t.notOk(d.output().includes('"level":50'), 'no errors logged');
+});
+
+t.test('a provisioning interface without carrier at start-up: DHCP starts, warns, and answers once the link is up', { skip }, async (t) => {
+  const lab = await createLab(t);
+  const p = lab.prefix;
+  // The client end down: the server's veth has its address but no carrier, as a NIC
+  // whose switch port is still off (Node's os.networkInterfaces() does not list it).
+  const down = await lab.exec(lab.client, ['ip', 'link', 'set', 'dev', lab.clientIf, 'down']);
+  t.equal(down.code, 0, down.stderr);
+  // The kernel reports the new state (operstate, IFF_RUNNING) through linkwatch, up to a second later.
+  let state = '';
+  for (let i = 0; i < 50 && state !== 'down'; i++) {
+    if (i) await new Promise((r) => setTimeout(r, 100));
+    state = (await lab.exec(lab.server, ['cat', `/sys/class/net/${lab.serverIf}/operstate`])).stdout.trim();
+  }
+  t.equal(state, 'down', 'the server end has lost its carrier');
+  const d = await startRackjoin(t, lab, { dhcp: { mode: 'reservation', subnets: [subnet(p)] }, profiles: PROFILES, nodes: nodes(p) });
+  t.match(d.output(), /interface has no carrier/, 'the daemon says why nobody is answered yet');
+  t.equal(d.proc.exitCode, null, 'and keeps running');
+  const up = await lab.exec(lab.client, ['ip', 'link', 'set', 'dev', lab.clientIf, 'up']);
+  t.equal(up.code, 0, up.stderr);
+  t.match(await udhcpc(t, lab, mac(1), [...BIOS, ...WANT]), { ip: `${p}.21`, serverid: lab.serverIp, bootfile: 'undionly.kpxe' }, 'answered from the interface address');
 });

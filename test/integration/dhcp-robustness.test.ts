@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { DHCP } from '../../src/dhcp/codec.js';
-import { intToIp } from '../../src/dhcp/ip.js';
+import { intToIp } from '../../src/ip.js';
 import { macFromBytes } from '../../src/mac.js';
 import { REPO } from '../helpers/daemon.js';
 import { pcapDhcp, perfdhcp, scratch, startRackjoin, udhcpc } from '../helpers/dhcpLab.js';

@@ -10,7 +10,7 @@ import { closeDatabase, openDatabase } from '../../src/db.js';
 import { fingerprint } from '../../src/dhcp/bootDecision.js';
 import { DHCP, encode, parse, type DhcpPacket } from '../../src/dhcp/codec.js';
 import type { HandlerContext, Outcome } from '../../src/dhcp/handler.js';
-import { intToIp, ipToInt } from '../../src/dhcp/ip.js';
+import { intToIp, ipToInt } from '../../src/ip.js';
 import { LeaseStore, leaseMigrations } from '../../src/dhcp/leaseStore.js';
 import { buildNetwork } from '../../src/dhcp/network.js';
 import { handleProxy } from '../../src/dhcp/proxy.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeDatabase, openDatabase } from '../../src/db.js';
 import { InventoryView } from '../../src/dhcp/inventoryView.js';
-import { ipToInt } from '../../src/dhcp/ip.js';
+import { ipToInt } from '../../src/ip.js';
 import { leaseMigrations } from '../../src/dhcp/leaseStore.js';
 import { inventoryMigrations } from '../../src/inventory/migrations.js';
 import { NodeStore } from '../../src/inventory/store.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inventoryMigrations } from '../../src/inventory/migrations.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/db.js';
-import { ipToInt } from '../../src/dhcp/ip.js';
+import { ipToInt } from '../../src/ip.js';
 import { LeaseStore, leaseMigrations, writeLeases } from '../../src/dhcp/leaseStore.js';
 
 const A = 'aa:00:00:00:00:01';

@@ -5,9 +5,10 @@
 import t from 'tap';
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { ipv4ToNumber, TransferSocket } from '../../src/tftp/udp.js';
+import { ipToInt } from '../../src/ip.js';
+import { TransferSocket } from '../../src/tftp/udp.js';
 
-const LOOPBACK = ipv4ToNumber('127.0.0.1');
+const LOOPBACK = ipToInt('127.0.0.1');
 
 async function receiver(t: { teardown(fn: () => unknown): void }): Promise<{ socket: Socket; port: number; take(n: number): Promise<Buffer[]> }> {
   const socket = createSocket('udp4');
@@ -38,13 +39,6 @@ async function receiver(t: { teardown(fn: () => unknown): void }): Promise<{ soc
     },
   };
 }
-
-t.test('ipv4ToNumber', async (t) => {
-  t.equal(ipv4ToNumber('198.18.0.1'), 0xc6120001);
-  t.equal(ipv4ToNumber('255.255.255.255'), 0xffffffff);
-  t.throws(() => ipv4ToNumber('198.18.0'), /not an IPv4 address/);
-  t.throws(() => ipv4ToNumber('198.18.0.256'), /not an IPv4 address/);
-});
 
 for (const segmentation of [true, false]) {
   t.test(`sendSegments by ${segmentation ? 'UDP GSO' : 'sendmmsg'}: one datagram per segment, intact`, async (t) => {

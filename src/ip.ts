@@ -1,5 +1,6 @@
 // IPv4 addresses as unsigned 32-bit numbers: the DHCP fast path compares and
-// allocates numbers; dotted strings appear only at the edges (config, DB, events).
+// allocates numbers, TFTP transfers compare and send to them; dotted strings
+// appear only at the edges (config, DB, events).
 
 export function ipToInt(s: string): number {
   const p = s.split('.');

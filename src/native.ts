@@ -1,0 +1,26 @@
+// rackjoin's native addon (native/*.c, built by `npm run build` with node-gyp):
+// what Node's networking cannot do. Each C file says why it is native.
+import { createRequire } from 'node:module';
+
+export interface Native {
+  /** udp.c: a non-blocking IPv4 socket on a fresh port, read on this thread's event loop. */
+  bind(address: string, onMessage: (msg: Buffer, address: number, port: number) => void, segmentation: boolean): [unknown, number];
+  /** udp.c: 0 or an errno. segment 0: data is one datagram; else consecutive datagrams of `segment` bytes. */
+  send(socket: unknown, address: number, port: number, data: Buffer, segment: number): number;
+  close(socket: unknown): void;
+  /** udp.c: the MTU of the route to address, 0 without a route. */
+  pathMtu(address: number): number;
+  /** ifaddrs.c: null when there is no such interface. */
+  interfaceAddresses(name: string): { up: boolean; running: boolean; addresses: number[] } | null;
+}
+
+// build/Release is two levels above dist/src/.
+export const native = load('../../build/Release/rackjoin_net.node');
+
+function load(path: string): Native {
+  try {
+    return createRequire(import.meta.url)(path) as Native;
+  } catch (err) {
+    throw new Error(`the native addon (native/*.c) is not built: run npm run build (${(err as Error).message})`, { cause: err });
+  }
+}
