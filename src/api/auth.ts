@@ -17,5 +17,10 @@ export function requireScope(tokens: ApiTokens, scope: Scope): onRequestHookHand
   };
 }
 
+/** The name of the token requireScope accepted (it rides on the request logger's bindings), for "by" in the timeline. */
+export function operatorOf(req: FastifyRequest): string | undefined {
+  return (req.log as unknown as { bindings(): { operator?: string } }).bindings().operator;
+}
+
 /** OpenAPI security requirement for operator routes. */
 export const bearer = [{ bearer: [] as string[] }];

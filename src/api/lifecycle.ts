@@ -10,7 +10,7 @@ import { ReimageError, type Transition } from '../lifecycle/lifecycle.js';
 import { CALLBACK_STAGES } from '../lifecycle/machine.js';
 import { NODE_STATES } from '../inventory/schema.js';
 import { StringEnum } from '../schema/common.js';
-import { bearer, requireScope } from './auth.js';
+import { bearer, operatorOf, requireScope } from './auth.js';
 import { ApiError, ErrorBody } from './errors.js';
 import { nodeView, NodeView } from './views.js';
 
@@ -114,8 +114,7 @@ export function lifecycleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       },
       async (req) => {
         const node = ctx.nodes.mustGet(req.params.id);
-        // requireScope put the operator's token name on the request logger (pino bindings).
-        const operator = (req.log as unknown as { bindings(): { operator?: string } }).bindings().operator;
+        const operator = operatorOf(req);
         let result;
         try {
           result = await ctx.lifecycle.reimage(node, {

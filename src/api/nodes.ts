@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
 import { NODE_STATES, NodePatchSchema, NodeSpecSchema } from '../inventory/schema.js';
 import { StringEnum } from '../schema/common.js';
-import { bearer, requireScope } from './auth.js';
+import { bearer, operatorOf, requireScope } from './auth.js';
 import { ApiError, ErrorBody } from './errors.js';
 import { nodeView, NodeView } from './views.js';
 
@@ -79,7 +79,8 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         schema: { summary: 'Update a node (API-managed or discovered ones)', tags: ['nodes'], security: bearer, params: IdParams, body: NodePatchSchema, response: { 200: NodeView, ...errors } },
       },
       async (req) => {
-        const node = ctx.nodes.patch(req.params.id, req.body);
+        const operator = operatorOf(req);
+        const node = ctx.lifecycle.edit(req.params.id, req.body, operator);
         req.log.info({ node: node.name, fields: Object.keys(req.body) }, 'node updated');
         return nodeView(node);
       },

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config.js';
 import type { Db } from '../db.js';
 import type { EventLog } from '../events.js';
-import type { Bmc, NodeState } from '../inventory/schema.js';
+import type { Bmc, NodePatch, NodeState } from '../inventory/schema.js';
 import type { Node, NodeStore } from '../inventory/store.js';
 import type { Logger } from '../log.js';
 import { describeKubeError, type DrainResult, type KubeOps } from '../kube/client.js';
@@ -141,6 +141,24 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
     this.safeEmit('observed', { node: result.node, obs, outcome: result.outcome });
     if (result.transition) this.safeEmit('transition', result.transition);
     return { outcome: result.outcome, state: result.state, transition: result.transition };
+  }
+
+  /**
+   * An operator's edit (PATCH). Giving a discovered machine a profile enrols it:
+   * discovered -> registered is a transition like any other, on the timeline and
+   * the event stream, in the same transaction as the edit.
+   */
+  edit(idOrName: string, patch: NodePatch, by?: string): Node {
+    const at = this.now();
+    const result = this.deps.db.transaction(() => {
+      const before = this.deps.nodes.mustGet(idOrName);
+      const node = this.deps.nodes.patch(idOrName, patch);
+      if (before.state !== 'discovered' || node.state === 'discovered') return { node, transition: null };
+      const reason = `enrolled with profile ${node.profile}${by ? ` by ${by}` : ''}`;
+      return { node, transition: this.stateEvent(before, node.state, reason, at, { enrolled: true }) };
+    })();
+    if (result.transition) this.safeEmit('transition', result.transition);
+    return result.node;
   }
 
   /** Nodes that spent their stage budget (config `timeouts`) go to failed, with what was seen last. */

@@ -176,3 +176,31 @@ t.test('node views carry stage timestamps and durations', async (t) => {
   t.same(events.body.events.map((e: { type: string }) => e.type), ['callback', 'state']);
   t.ok(ctx);
 });
+
+t.test('enrolment: a profile PATCHed onto a discovered machine is a transition on its timeline, the stream and /metrics', async (t) => {
+  const { ctx, call } = await setup(t);
+  const seen: string[] = [];
+  ctx.lifecycle.on('transition', (tr) => seen.push(`${tr.node} ${tr.from}->${tr.to}`));
+  const found = ctx.nodes.recordDiscovered('52:54:00:00:00:77');
+  t.equal(found.state, 'discovered');
+
+  const labelled = await call('PATCH', '/api/v1/nodes/52:54:00:00:00:77', { token: TOKENS.admin, body: { labels: { rack: 'r1' } } });
+  t.equal(labelled.status, 200);
+  t.equal(labelled.body.state, 'discovered', 'labels alone do not enrol it');
+  t.same(ctx.events.list(found.id, { type: 'state' }), []);
+
+  const enrolled = await call('PATCH', `/api/v1/nodes/${found.name}`, { token: TOKENS.admin, body: { profile: 'ubuntu-worker' } });
+  t.equal(enrolled.status, 200);
+  t.equal(enrolled.body.state, 'registered');
+  const [ev] = ctx.events.list(found.id, { type: 'state' });
+  t.match(ev?.data, { from: 'discovered', to: 'registered', reason: /^enrolled with profile ubuntu-worker by \S+/, enrolled: true });
+  t.same(seen, [`${found.name} discovered->registered`], 'subscribers (SSE, metrics) hear of it once');
+  const metrics = String((await call('GET', '/metrics', { token: TOKENS.read })).body);
+  t.match(metrics, /rackjoin_transitions_total\{from="discovered",to="registered"\} 1/);
+
+  const again = await call('PATCH', `/api/v1/nodes/${found.name}`, { token: TOKENS.admin, body: { labels: { rack: 'r2' } } });
+  t.equal(again.status, 200);
+  t.equal(ctx.events.list(found.id, { type: 'state' }).length, 1, 'a later edit is no second enrolment');
+  const bad = await call('PATCH', `/api/v1/nodes/${found.name}`, { token: TOKENS.admin, body: { profile: 'no-such-profile' } });
+  t.equal(bad.status, 400);
+});
