@@ -9,15 +9,12 @@ import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } f
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { execIn, spawnIn, stopChildren, sweepNamespace, type ExecResult } from '../helpers/netns.js';
 import { E2E_WORK, REPO } from './env.js';
 
 const execFileP = promisify(execFile);
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { ExecResult };
 
 export interface LabOptions {
   /** Tap devices (one per VM running at the same time). */
@@ -77,31 +74,10 @@ const live = new Map<string, { children: Set<ChildProcess>; watchdog: ChildProce
 let counter = 0;
 let hooked = false;
 
-/** Synchronous: kill every process in `ns` (all started by the lab) and delete it. */
-function sweep(ns: string): void {
-  try {
-    const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/).filter(Boolean);
-    for (const p of pids) {
-      try {
-        process.kill(Number(p), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  } catch {
-    /* namespace gone */
-  }
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 5000 });
-  } catch {
-    /* already gone */
-  }
-}
-
 function sweepAll(): void {
   for (const [ns, l] of live) {
     for (const c of l.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    sweep(ns);
+    sweepNamespace(ns);
     if (l.watchdog?.pid) {
       try {
         process.kill(l.watchdog.pid, 'SIGKILL');
@@ -150,7 +126,7 @@ export function sweepStaleLabs(): string[] {
   for (const ns of names) {
     const pid = Number(/^rje2e-(\d+)-/.exec(ns)?.[1]);
     if (pid && !alive(pid)) {
-      sweep(ns);
+      sweepNamespace(ns);
       swept.push(ns);
     }
   }
@@ -225,51 +201,16 @@ export async function createLab(t: Teardownable | null, opts: LabOptions): Promi
       }
       lab.ra = on;
     },
-    exec(argv, eopts = {}) {
-      return new Promise<ExecResult>((resolve) => {
-        const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-        children.add(child);
-        let stdout = '';
-        let stderr = '';
-        child.stdout!.on('data', (d) => (stdout += d));
-        child.stderr!.on('data', (d) => (stderr += d));
-        const timer = setTimeout(() => child.kill('SIGKILL'), eopts.timeoutMs ?? 60_000);
-        child.on('close', (code, signal) => {
-          clearTimeout(timer);
-          children.delete(child);
-          resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-        });
-        child.on('error', (err) => {
-          clearTimeout(timer);
-          children.delete(child);
-          resolve({ code: 127, stdout, stderr: String(err) });
-        });
-        child.stdin!.on('error', () => undefined);
-        child.stdin!.end(eopts.input ?? '');
-      });
-    },
-    spawn(argv, sopts = {}) {
-      // `ip netns exec` execs in place: the child's PID is the program's.
-      const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...sopts });
-      children.add(child);
-      child.on('exit', () => children.delete(child));
-      child.on('error', () => children.delete(child));
-      return child;
-    },
+    exec: (argv, eopts) => execIn(ns, argv, children, eopts),
+    spawn: (argv, sopts) => spawnIn(ns, argv, children, sopts),
     keep() {
       keepRun = true;
     },
     async close() {
       if (closed) return;
       closed = true;
-      const mine = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
-      for (const c of mine) c.kill('SIGTERM');
-      await Promise.race([
-        Promise.all(mine.map((c) => new Promise((r) => c.once('exit', r)))),
-        new Promise((r) => setTimeout(r, 3000)),
-      ]);
-      for (const c of mine) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      sweep(ns);
+      await stopChildren(children);
+      sweepNamespace(ns);
       if (entry.watchdog?.pid) {
         try {
           process.kill(entry.watchdog.pid, 'SIGKILL');

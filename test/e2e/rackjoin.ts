@@ -6,6 +6,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { onJsonLines } from '../helpers/jsonLines.js';
 import { CLI, E2E_WORK, REPO } from './env.js';
 import type { Lab } from './lab.js';
 
@@ -148,26 +149,14 @@ export async function startRackjoin(lab: Lab, opts: RackjoinOptions): Promise<Ra
   const logStream = createWriteStream(logFile);
   const proc = lab.spawn(['node', CLI, 'serve', '--config', configFile]);
   const logs: Record<string, unknown>[] = [];
-  let buf = '';
   let ready: (() => void) | null = null;
   let sawReady = false;
-  proc.stdout!.on('data', (d: Buffer) => {
-    logStream.write(d);
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        logs.push(rec);
-        if (rec.msg === 'rackjoin ready') {
-          sawReady = true;
-          ready?.();
-        }
-      } catch {
-        /* not a log line */
-      }
+  proc.stdout!.on('data', (d: Buffer) => logStream.write(d));
+  onJsonLines(proc.stdout!, (rec) => {
+    logs.push(rec);
+    if (rec.msg === 'rackjoin ready') {
+      sawReady = true;
+      ready?.();
     }
   });
   proc.stderr!.on('data', (d: Buffer) => logStream.write(d));

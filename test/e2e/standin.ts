@@ -7,6 +7,7 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { macHyphen } from '../../src/mac.js';
+import { onJsonLines } from '../helpers/jsonLines.js';
 import type { Lab } from './lab.js';
 import { ASSETS, HTTP_PORT, JOIN_TOKEN, type Rackjoin } from './rackjoin.js';
 import { BOOT_PATHS, type BootPathId } from './vm.js';
@@ -162,20 +163,9 @@ export async function startStandin(lab: Lab, root: StandinRoot, machines: Standi
   dnsmasq.stderr!.on('data', onDnsmasq);
   const http = lab.spawn(['python3', '-u', '-c', HTTP_SERVER, join(root.dir, 'http'), lab.serverIp, String(HTTP_PORT)]);
   children.push(http);
-  let buf = '';
-  http.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        const r = JSON.parse(line) as StandinRecord;
-        records.push({ ...r, t: r.t * 1000 });
-      } catch {
-        /* not a record */
-      }
-    }
+  onJsonLines(http.stdout!, (rec) => {
+    const r = rec as unknown as StandinRecord;
+    records.push({ ...r, t: r.t * 1000 });
   });
   http.stderr!.on('data', (d) => (out += d));
   // Ready when both answer: HTTP by a request, dnsmasq by its start-up line.

@@ -47,9 +47,10 @@ process.on('exit', () => {
   for (const ns of live) sweepNamespace(ns);
 });
 
-function sweepNamespace(ns: string): void {
+/** Synchronous (it runs at process exit too): kill every process in `ns`, all started by the test, and delete it. */
+export function sweepNamespace(ns: string): void {
   try {
-    const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
+    const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/).filter(Boolean);
     for (const p of pids) {
       try {
         process.kill(Number(p), 'SIGKILL');
@@ -61,7 +62,7 @@ function sweepNamespace(ns: string): void {
     /* namespace already gone */
   }
   try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 5000 });
   } catch {
     /* already gone */
   }
@@ -69,6 +70,52 @@ function sweepNamespace(ns: string): void {
 
 async function ip(...args: string[]): Promise<void> {
   await execFileP('ip', args, { timeout: 10_000 });
+}
+
+/**
+ * Run argv inside namespace `ns` to completion, bounded by timeoutMs (default 60 s);
+ * the child is in `children` while it runs, so a lab's close() can kill it.
+ */
+export function execIn(ns: string, argv: string[], children: Set<ChildProcess>, opts: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
+  return new Promise<ExecResult>((resolve) => {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const done = (r: ExecResult) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve(r);
+    };
+    child.on('close', (code, signal) => done({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+    child.on('error', (err) => done({ code: 127, stdout, stderr: String(err) }));
+    // A command that exits before reading its stdin must not crash the test with EPIPE.
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(opts.input ?? '');
+  });
+}
+
+/** SIGTERM to every child still running, SIGKILL to those still there after graceMs. */
+export async function stopChildren(children: Set<ChildProcess>, graceMs = 3000): Promise<void> {
+  const mine = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const c of mine) c.kill('SIGTERM');
+  await Promise.race([
+    Promise.all(mine.map((c) => new Promise((r) => c.once('exit', r)))),
+    new Promise((r) => setTimeout(r, graceMs)),
+  ]);
+  for (const c of mine) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+
+/** Start a long-running process inside `ns` (`ip netns exec` execs in place: the child's PID is the program's). */
+export function spawnIn(ns: string, argv: string[], children: Set<ChildProcess>, opts: SpawnOptions = {}): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  child.on('error', () => children.delete(child));
+  return child;
 }
 
 /** Root and iproute2 are needed; off CI a test without them is skipped, on CI it fails. */
@@ -99,39 +146,10 @@ export async function createLab(t: Teardownable, opts: LabOptions = {}): Promise
     serverIp: `${prefix}.1`,
     clientIp: `${prefix}.2`,
     prefix,
-    async exec(ns, argv, eopts = {}) {
-      return new Promise<ExecResult>((resolve) => {
-        const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-        children.add(child);
-        let stdout = '';
-        let stderr = '';
-        child.stdout!.on('data', (d) => (stdout += d));
-        child.stderr!.on('data', (d) => (stderr += d));
-        const timer = setTimeout(() => child.kill('SIGKILL'), eopts.timeoutMs ?? 60_000);
-        child.on('close', (code, signal) => {
-          clearTimeout(timer);
-          children.delete(child);
-          resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-        });
-        // A command that exits before reading its stdin must not crash the test with EPIPE.
-        child.stdin!.on('error', () => undefined);
-        child.stdin!.end(eopts.input ?? '');
-      });
-    },
-    spawn(ns, argv, sopts = {}) {
-      const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...sopts });
-      children.add(child);
-      child.on('exit', () => children.delete(child));
-      return child;
-    },
+    exec: (ns, argv, eopts) => execIn(ns, argv, children, eopts),
+    spawn: (ns, argv, sopts) => spawnIn(ns, argv, children, sopts),
     async close() {
-      const mine = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
-      for (const c of mine) c.kill('SIGTERM');
-      await Promise.race([
-        Promise.all(mine.map((c) => new Promise((r) => c.once('exit', r)))),
-        new Promise((r) => setTimeout(r, 3000)),
-      ]);
-      for (const c of mine) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await stopChildren(children);
       for (const ns of [server, client]) {
         sweepNamespace(ns);
         live.delete(ns);
