@@ -33,7 +33,11 @@ export interface RetransmitTiming {
   maxRetries: number;
 }
 
-export const DEFAULT_TIMING: RetransmitTiming = { rtoInitialMs: 1000, rtoMinMs: 100, rtoMaxMs: 5000, maxRetries: 6 };
+// rtoMaxMs is above the 5 s that clients without an RFC 2349 timeout wait (tftp-hpa,
+// atftp): a client that re-ACKs only when its own timer fires, and whose one ACK
+// was lost, then gets its turn before the transfer is given up; with retransmissions
+// arriving every 5 s or less its timer would never fire.
+export const DEFAULT_TIMING: RetransmitTiming = { rtoInitialMs: 1000, rtoMinMs: 100, rtoMaxMs: 6000, maxRetries: 6 };
 
 /** What happens on a transfer socket that is not the transfer's own progress. */
 export type PacketEvent = 'stranger' | 'runt' | 'malformed' | 'badOpcode' | 'duplicateAck';
