@@ -151,6 +151,17 @@ export interface DhcpReply {
   options: OptionPair[];
 }
 
+/** Bytes the BOOTREPLY will take on the wire as DHCP payload (before the 300-byte BOOTP minimum). */
+export function replyLength(r: Pick<DhcpReply, 'options'>): number {
+  return HEADER + optionsLength(r.options);
+}
+
+/** A two-byte option as a number (option 57), null when absent or of the wrong length. */
+export function optU16(p: DhcpPacket, code: number): number | null {
+  const v = p.options.get(code);
+  return v && v.length === 2 ? v.readUInt16BE(0) : null;
+}
+
 function optionsLength(options: OptionPair[]): number {
   let n = 1; // END
   for (const [, v] of options) n += v.length + 2 * Math.max(1, Math.ceil(v.length / 255));
@@ -162,7 +173,7 @@ function optionsLength(options: OptionPair[]): number {
  * callers keep longer values (HTTP URLs) in options 66/67 only.
  */
 export function encode(r: DhcpReply): Buffer {
-  const len = Math.max(MIN_REPLY, HEADER + optionsLength(r.options));
+  const len = Math.max(MIN_REPLY, replyLength(r));
   const buf = Buffer.alloc(len);
   buf[0] = BOOTREPLY;
   buf[1] = 1;

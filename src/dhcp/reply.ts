@@ -1,5 +1,5 @@
 // Building replies and choosing where they go; shared by the proxy and lease handlers.
-import { DHCP, type DhcpPacket, type DhcpReply } from './codec.js';
+import { DHCP, optU16, replyLength, type DhcpPacket, type DhcpReply } from './codec.js';
 import type { BootDecision, Fingerprint } from './bootDecision.js';
 import { intToIp } from '../ip.js';
 import type { Subnet } from './network.js';
@@ -128,6 +128,36 @@ export interface ReplyFields {
   serverId: number;
   options: OptionPair[];
   boot?: BootFields;
+}
+
+// RFC 2131 §2: a client must accept a 576-byte IP datagram; option 57 says it takes
+// more (RFC 2132 §9.10; counted, as ISC dhcpd and Kea count it, with the IP and UDP headers).
+const MIN_DATAGRAM = 576;
+const IP_UDP_HEADERS = 28;
+// What a reply cannot do without: the exchange itself, the lease, the address's mask,
+// the boot information PXE firmware acts on, and the relay's option 82.
+const ESSENTIAL = new Set<number>([
+  OPT.messageType, OPT.serverId, OPT.leaseTime, OPT.renewalTime, OPT.rebindingTime, OPT.subnetMask,
+  OPT.vendorClass, OPT.vendorSpecific, OPT.clientUuid, OPT.tftpServer, OPT.bootfile, OPT.ipxe, OPT.relayAgent,
+]);
+
+/**
+ * Keeps the reply within what the client takes: when it is too long, the options the
+ * client did not ask for (option 55) and can do without go, last added first. Returns
+ * the codes left out; a reply still too long after that is sent as it is (the codes
+ * left are all wanted), and `fits` says so.
+ */
+export function fitReply(reply: DhcpReply, request: DhcpPacket): { omitted: number[]; fits: boolean } {
+  const limit = Math.max(MIN_DATAGRAM, optU16(request, OPT.maxMessageSize) ?? 0) - IP_UDP_HEADERS;
+  const asked = new Set(request.options.get(OPT.paramRequest) ?? []);
+  const omitted: number[] = [];
+  for (let i = reply.options.length - 1; i >= 0 && replyLength(reply) > limit; i--) {
+    const code = reply.options[i]![0];
+    if (ESSENTIAL.has(code) || asked.has(code)) continue;
+    omitted.push(code);
+    reply.options.splice(i, 1);
+  }
+  return { omitted, fits: replyLength(reply) <= limit };
 }
 
 /** The reply datagram: 53 and 54 first, the client's option 82 echoed last (RFC 3046). */

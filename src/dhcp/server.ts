@@ -20,7 +20,7 @@ import type { Node, NodeStore } from '../inventory/store.js';
 import type { Logger } from '../log.js';
 import { macFromBytes } from '../mac.js';
 import { fingerprint } from './bootDecision.js';
-import { BOOTREQUEST, DHCP, encode, messageType, parse } from './codec.js';
+import { BOOTREQUEST, DHCP, encode, messageType, optU16, parse } from './codec.js';
 import type { HandlerContext, Outcome } from './handler.js';
 import { intToIp } from '../ip.js';
 import { InventoryView } from './inventoryView.js';
@@ -28,9 +28,9 @@ import { LeaseStore, type LeaseView } from './leaseStore.js';
 import { LeaseWriter } from './leaseWriter.js';
 import { buildNetwork, localAddresses } from './network.js';
 import { native } from '../native.js';
-import { describeOptions, MESSAGE_TYPES } from './options.js';
+import { describeOptions, MESSAGE_TYPES, OPT } from './options.js';
 import { handleProxy } from './proxy.js';
-import type { Boot, Destination, Request } from './reply.js';
+import { fitReply, type Boot, type Destination, type Request } from './reply.js';
 import { handleLease } from './reservation.js';
 
 export interface BootOfferDetails {
@@ -260,6 +260,13 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (out.drop) bump(stats.dropped, out.drop);
       if (out.reply) {
         const reply = out.reply;
+        const fit = fitReply(reply.packet, p);
+        if (fit.omitted.length || !fit.fits) {
+          log[fit.fits ? 'debug' : 'warn'](
+            { mac: req.mac, omitted: fit.omitted, maxMessageSize: optU16(p, OPT.maxMessageSize) },
+            fit.fits ? 'dhcp: reply trimmed to the size the client takes' : 'dhcp: reply is longer than the client takes, even with only the options it needs',
+          );
+        }
         const buf = encode(reply.packet);
         bump(stats.sent, MESSAGE_TYPES[reply.type]!.toLowerCase());
         const bootOffer = out.node && out.boot && opts.onBootOffer ? bootOfferOf(out, reply.packet.yiaddr, req) : null;
