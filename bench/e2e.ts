@@ -76,10 +76,17 @@ async function bootWithRackjoin(m: Machine, ra: boolean, rep: number): Promise<v
   }
   const before = await lastEventId(r0, m.name);
   const load = load1();
-  const r = await startVm(lab!, { name: `${m.name}-rj-${rep}`, mac: m.mac, tap: lab!.taps[0]!, path: m.path, timeoutMs: VM_TIMEOUT_MS }).result;
+  const r = await startVm(lab!, {
+    name: `${m.name}-rj-${rep}`,
+    mac: m.mac,
+    tap: lab!.taps[0]!,
+    path: m.path,
+    timeoutMs: VM_TIMEOUT_MS,
+  }).result;
   const j = await journey(r0, m.name, before);
   const joined = j.entered.joined;
-  const error = check(r, m, r0.expectedJoinArgs(m.name, m.role)) ?? (joined ? undefined : `not joined (state ${j.state})`);
+  const error =
+    check(r, m, r0.expectedJoinArgs(m.name, m.role)) ?? (joined ? undefined : `not joined (state ${j.state})`);
   const at = (pred: (e: (typeof j.events)[number]) => boolean) => {
     const e = j.events.find(pred);
     return e ? Date.parse(e.ts) : undefined;
@@ -91,14 +98,32 @@ async function bootWithRackjoin(m: Machine, ra: boolean, rep: number): Promise<v
     installing: at((e) => e.type === 'callback' && e.data.stage === 'installing'),
     joined,
   };
-  record({ server: 'rackjoin', path: m.path, ra, rep, seconds: joined && !error ? (joined - r.startedAt) / 1000 : null, load, phases: offsets(phases, r.startedAt), ...(error ? { error } : {}) }, r);
+  record(
+    {
+      server: 'rackjoin',
+      path: m.path,
+      ra,
+      rep,
+      seconds: joined && !error ? (joined - r.startedAt) / 1000 : null,
+      load,
+      phases: offsets(phases, r.startedAt),
+      ...(error ? { error } : {}),
+    },
+    r,
+  );
 }
 
 async function bootWithStandin(m: Machine, ra: boolean, rep: number, root: StandinRoot): Promise<void> {
   const load = load1();
   const s = await startStandin(lab!, root, machines);
   try {
-    const r = await startVm(lab!, { name: `${m.name}-sd-${rep}`, mac: m.mac, tap: lab!.taps[0]!, path: m.path, timeoutMs: VM_TIMEOUT_MS }).result;
+    const r = await startVm(lab!, {
+      name: `${m.name}-sd-${rep}`,
+      mac: m.mac,
+      tap: lab!.taps[0]!,
+      path: m.path,
+      timeoutMs: VM_TIMEOUT_MS,
+    }).result;
     const joined = s.callbackAt(root.tokens[m.name]!, 'joined');
     const error = check(r, m, rj!.expectedJoinArgs(m.name, m.role)) ?? (joined ? undefined : 'no joined callback');
     const at = (pred: (x: (typeof s.records)[number]) => boolean) => s.records.find(pred)?.t;
@@ -109,14 +134,27 @@ async function bootWithStandin(m: Machine, ra: boolean, rep: number, root: Stand
       installing: s.callbackAt(root.tokens[m.name]!, 'installing'),
       joined,
     };
-    record({ server: 'standin', path: m.path, ra, rep, seconds: joined && !error ? (joined - r.startedAt) / 1000 : null, load, phases: offsets(phases, r.startedAt), ...(error ? { error } : {}) }, r);
+    record(
+      {
+        server: 'standin',
+        path: m.path,
+        ra,
+        rep,
+        seconds: joined && !error ? (joined - r.startedAt) / 1000 : null,
+        load,
+        phases: offsets(phases, r.startedAt),
+        ...(error ? { error } : {}),
+      },
+      r,
+    );
   } finally {
     await s.stop();
   }
 }
 
 function check(r: VmResult, m: Machine, args: string): string | undefined {
-  if (!r.done || r.failure) return `installer did not finish: ${r.failure ?? `exit ${r.exit}${r.timedOut ? ', timed out' : ''}`}`;
+  if (!r.done || r.failure)
+    return `installer did not finish: ${r.failure ?? `exit ${r.exit}${r.timedOut ? ', timed out' : ''}`}`;
   if (r.kubeadm.length !== 1 || r.kubeadm[0] !== args) return `kubeadm args ${JSON.stringify(r.kubeadm)} for ${m.name}`;
   return undefined;
 }
@@ -124,7 +162,9 @@ function check(r: VmResult, m: Machine, args: string): string | undefined {
 function record(s: Sample, r: VmResult): void {
   samples.push(s);
   const what = s.seconds === null ? `FAILED: ${s.error}` : `${s.seconds.toFixed(2)} s`;
-  console.log(`  ${s.server.padEnd(8)} ${s.path.padEnd(13)} RA ${s.ra ? 'on ' : 'off'} rep ${s.rep}: ${what} (load ${s.load}; ${s.phases})`);
+  console.log(
+    `  ${s.server.padEnd(8)} ${s.path.padEnd(13)} RA ${s.ra ? 'on ' : 'off'} rep ${s.rep}: ${what} (load ${s.load}; ${s.phases})`,
+  );
   if (s.seconds === null) {
     console.log(`    ${describeVm(r)}`);
     lab?.keep();
@@ -148,7 +188,9 @@ async function useRackjoin(on: boolean): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench/e2e: ${reps} rep(s) of ${paths.join(', ')}; RA ${raModes.map((r) => (r ? 'on' : 'off')).join(' then ')}`);
+  console.log(
+    `bench/e2e: ${reps} rep(s) of ${paths.join(', ')}; RA ${raModes.map((r) => (r ? 'on' : 'off')).join(' then ')}`,
+  );
   await stageAssets();
   lab = await createLab(null, { taps: 1, ra: raModes[0]! });
   console.log(`lab ${lab.ns} (${lab.prefix}.0/24), accel ${accelerator()}, run dir ${lab.runDir}`);
@@ -187,14 +229,22 @@ function report(): void {
         if (!ok.length) return `all ${failed} failed`;
         return `${median(ok).toFixed(2)} [${Math.min(...ok).toFixed(1)}-${Math.max(...ok).toFixed(1)}]${failed ? ` ${failed} failed` : ''}`;
       };
-      const a = of('rackjoin').map((s) => s.seconds).filter((x): x is number => x !== null);
-      const b = of('standin').map((s) => s.seconds).filter((x): x is number => x !== null);
+      const a = of('rackjoin')
+        .map((s) => s.seconds)
+        .filter((x): x is number => x !== null);
+      const b = of('standin')
+        .map((s) => s.seconds)
+        .filter((x): x is number => x !== null);
       const ratio = a.length && b.length ? median(a) / median(b) : NaN;
       if (Number.isFinite(ratio)) worst = Math.max(worst, ratio);
-      lines.push(`${p.padEnd(14)}${(ra ? 'on' : 'off').padEnd(5)}${fmt(of('rackjoin')).padEnd(24)}${fmt(of('standin')).padEnd(24)}${Number.isFinite(ratio) ? ratio.toFixed(3) : '-'}`);
+      lines.push(
+        `${p.padEnd(14)}${(ra ? 'on' : 'off').padEnd(5)}${fmt(of('rackjoin')).padEnd(24)}${fmt(of('standin')).padEnd(24)}${Number.isFinite(ratio) ? ratio.toFixed(3) : '-'}`,
+      );
     }
   }
-  lines.push(`goal: rackjoin <= 1.05 x the stand-in on every path; worst ratio ${worst.toFixed(3)} ${worst <= 1.05 ? '(met)' : '(NOT met)'}`);
+  lines.push(
+    `goal: rackjoin <= 1.05 x the stand-in on every path; worst ratio ${worst.toFixed(3)} ${worst <= 1.05 ? '(met)' : '(NOT met)'}`,
+  );
   console.log(lines.join('\n'));
   if (values.json) writeFileSync(values.json, JSON.stringify({ accel: accelerator(), reps, samples }, null, 2));
 }

@@ -17,7 +17,9 @@ const LOOPBACK = ipToInt('127.0.0.1');
 function report(name: string, ns: bigint): void {
   const us = Number(ns) / 1000 / N;
   const mib = BLOCK / (us / 1e6) / 2 ** 20;
-  console.log(`${name.padEnd(30)} ${us.toFixed(2).padStart(6)} us/datagram  = at most ${mib.toFixed(0).padStart(5)} MiB/s of ${BLOCK}-byte blocks`);
+  console.log(
+    `${name.padEnd(30)} ${us.toFixed(2).padStart(6)} us/datagram  = at most ${mib.toFixed(0).padStart(5)} MiB/s of ${BLOCK}-byte blocks`,
+  );
 }
 
 async function dgram(port: number, connected: boolean): Promise<bigint> {

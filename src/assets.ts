@@ -41,7 +41,8 @@ export async function resolveAsset(root: string, raw: string): Promise<ResolvedA
   } catch {
     return { ok: false, reason: 'not-found' };
   }
-  if (!real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) return { ok: false, reason: 'outside-root' };
+  if (!real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep))
+    return { ok: false, reason: 'outside-root' };
   try {
     const st = await stat(real);
     if (!st.isFile()) return { ok: false, reason: 'not-a-file' };

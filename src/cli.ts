@@ -43,7 +43,13 @@ async function serve(args: string[]): Promise<void> {
     log.info({ signal }, 'shutting down');
     // A stuck close must not keep the process (and port 67) forever.
     setTimeout(() => process.exit(1), 10_000).unref();
-    daemon.close().then(() => process.exit(0));
+    daemon.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -67,11 +73,18 @@ async function main(argv: string[]): Promise<number> {
         args: rest,
         options: { state: { type: 'string' }, label: { type: 'string', multiple: true }, json: { type: 'boolean' } },
       });
-      await listNodes({ ...(values.state ? { state: values.state } : {}), labels: values.label ?? [], json: !!values.json }, print);
+      await listNodes(
+        { ...(values.state ? { state: values.state } : {}), labels: values.label ?? [], json: !!values.json },
+        print,
+      );
       return 0;
     }
     case 'node': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: 'boolean' } } });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: 'boolean' } },
+      });
       if (positionals.length !== 1) throw new UsageError('node takes one ID');
       await showNode(positionals[0]!, { json: !!values.json }, print);
       return 0;
@@ -83,7 +96,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'explain': {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { arch: { type: 'string' }, json: { type: 'boolean' } } });
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { arch: { type: 'string' }, json: { type: 'boolean' } },
+      });
       if (positionals.length !== 1) throw new UsageError('explain takes one MAC or node name');
       await explainMac(positionals[0]!, { ...(values.arch ? { arch: values.arch } : {}), json: !!values.json }, print);
       return 0;
@@ -95,7 +112,11 @@ async function main(argv: string[]): Promise<number> {
         options: { 'power-cycle': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
       });
       if (positionals.length !== 1) throw new UsageError('reimage takes one ID');
-      await reimageNode(positionals[0]!, { powerCycle: !!values['power-cycle'], force: !!values.force, json: !!values.json }, print);
+      await reimageNode(
+        positionals[0]!,
+        { powerCycle: !!values['power-cycle'], force: !!values.force, json: !!values.json },
+        print,
+      );
       return 0;
     }
     case 'watch': {

@@ -41,8 +41,17 @@ export const ConfigSchema = Strict({
       port: Type.Integer({ minimum: 1, maximum: 65535, default: 67 }),
       proxyPort: Type.Integer({ minimum: 1, maximum: 65535, default: 4011 }),
       subnets: Type.Array(Subnet, { default: [] }),
-      offerSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'how long an OFFER holds its address for the REQUEST' }),
-      declineSeconds: Type.Integer({ minimum: 1, default: 86400, description: 'how long an address a client DECLINEd stays out of use' }),
+      offerSeconds: Type.Integer({
+        minimum: 1,
+        maximum: 3600,
+        default: 30,
+        description: 'how long an OFFER holds its address for the REQUEST',
+      }),
+      declineSeconds: Type.Integer({
+        minimum: 1,
+        default: 86400,
+        description: 'how long an address a client DECLINEd stays out of use',
+      }),
       installedBoot: StringEnum(INSTALLED_BOOT, {
         default: 'ipxe-script',
         description:
@@ -74,7 +83,8 @@ export const ConfigSchema = Strict({
       minimum: 1,
       maximum: 3600,
       default: 120,
-      description: 'reimage: how long evictions may be refused (PodDisruptionBudgets) before the reimage is refused, unless forced',
+      description:
+        'reimage: how long evictions may be refused (PodDisruptionBudgets) before the reimage is refused, unless forced',
     }),
   }),
   timeouts: Strict({
@@ -124,13 +134,27 @@ export function loadConfig(file: string | null, opts: { isRoot?: boolean; cwd?: 
     const doc = parseDocument(text, { prettyErrors: true });
     if (doc.errors.length > 0) throw new ConfigError(file, `not valid YAML: ${doc.errors[0]!.message}`);
     raw = doc.toJS() ?? {};
-    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, 'top level must be a mapping of keys');
+    if (typeof raw !== 'object' || Array.isArray(raw))
+      throw new ConfigError(file, 'top level must be a mapping of keys');
   }
-  return { config: buildConfig(raw as Record<string, unknown>, file ?? '(defaults)', opts, file ? dirname(file) : opts.cwd ?? process.cwd()), file };
+  return {
+    config: buildConfig(
+      raw as Record<string, unknown>,
+      file ?? '(defaults)',
+      opts,
+      file ? dirname(file) : (opts.cwd ?? process.cwd()),
+    ),
+    file,
+  };
 }
 
 /** Validate a raw object, fill defaults and resolve relative paths against `baseDir`. */
-export function buildConfig(raw: Record<string, unknown>, label: string, opts: { isRoot?: boolean }, baseDir: string): Config {
+export function buildConfig(
+  raw: Record<string, unknown>,
+  label: string,
+  opts: { isRoot?: boolean },
+  baseDir: string,
+): Config {
   const isRoot = opts.isRoot ?? process.getuid?.() === 0;
   const input = structuredClone(raw) as Record<string, Record<string, unknown> | unknown>;
   // Sections must exist for Ajv to fill their defaults.
@@ -143,7 +167,8 @@ export function buildConfig(raw: Record<string, unknown>, label: string, opts: {
   const result = validate(ConfigSchema, input);
   if (!result.ok) throw new ConfigError(label, formatProblems(result.problems));
   const config = result.value;
-  for (const key of ['dataDir', 'inventory', 'templates', 'assets'] as const) config[key] = resolve(baseDir, config[key]);
+  for (const key of ['dataDir', 'inventory', 'templates', 'assets'] as const)
+    config[key] = resolve(baseDir, config[key]);
   if (config.kubernetes.kubeconfig) config.kubernetes.kubeconfig = resolve(baseDir, config.kubernetes.kubeconfig);
   checkSemantics(config, label);
   return config;

@@ -63,7 +63,9 @@ export function createContext(config: Config, log: Logger): AppContext {
       server: { advertise: advertiseAddress(config), httpPort: config.http.port, tftpPort: config.tftp.port },
     } as AppContext;
     ctx.boot = new BootPlane(ctx, { server: () => ctx.server });
-    ctx.kube = config.kubernetes.kubeconfig ? KubeClient.fromFile(config.kubernetes.kubeconfig, log.child({ mod: 'kube' })) : null;
+    ctx.kube = config.kubernetes.kubeconfig
+      ? KubeClient.fromFile(config.kubernetes.kubeconfig, log.child({ mod: 'kube' }))
+      : null;
     ctx.joinTokens = new JoinTokens(config.kubernetes, ctx.kube, log.child({ mod: 'kube' }));
     ctx.lifecycle = new Lifecycle({
       db,

@@ -78,4 +78,11 @@ interface EventRow {
   data: string;
 }
 
-const toEvent = (r: EventRow): NodeEvent => ({ id: r.id, nodeId: r.node_id, ts: r.ts, type: r.type, source: r.source, data: JSON.parse(r.data) });
+const toEvent = (r: EventRow): NodeEvent => ({
+  id: r.id,
+  nodeId: r.node_id,
+  ts: r.ts,
+  type: r.type,
+  source: r.source,
+  data: JSON.parse(r.data),
+});

@@ -39,5 +39,5 @@ export function parseCidr(s: string): Cidr {
 }
 
 export function inCidr(ip: number, c: Cidr): boolean {
-  return ((ip & c.mask) >>> 0) === c.network;
+  return (ip & c.mask) >>> 0 === c.network;
 }

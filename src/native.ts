@@ -4,7 +4,11 @@ import { createRequire } from 'node:module';
 
 export interface Native {
   /** udp.c: a non-blocking IPv4 socket on a fresh port, read on this thread's event loop. */
-  bind(address: string, onMessage: (msg: Buffer, address: number, port: number) => void, segmentation: boolean): [unknown, number];
+  bind(
+    address: string,
+    onMessage: (msg: Buffer, address: number, port: number) => void,
+    segmentation: boolean,
+  ): [unknown, number];
   /** udp.c: 0 or an errno. segment 0: data is one datagram; else consecutive datagrams of `segment` bytes. */
   send(socket: unknown, address: number, port: number, data: Buffer, segment: number): number;
   close(socket: unknown): void;
@@ -21,6 +25,8 @@ function load(path: string): Native {
   try {
     return createRequire(import.meta.url)(path) as Native;
   } catch (err) {
-    throw new Error(`the native addon (native/*.c) is not built: run npm run build (${(err as Error).message})`, { cause: err });
+    throw new Error(`the native addon (native/*.c) is not built: run npm run build (${(err as Error).message})`, {
+      cause: err,
+    });
   }
 }

@@ -129,7 +129,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       closers.unshift(stopKube);
     }
 
-    log.info({ http: `${config.http.host}:${httpPort}`, dhcp: config.dhcp.mode, dataDir: config.dataDir }, 'rackjoin ready');
+    log.info(
+      { http: `${config.http.host}:${httpPort}`, dhcp: config.dhcp.mode, dataDir: config.dataDir },
+      'rackjoin ready',
+    );
     return { ctx, httpPort, close: closeAll };
   } catch (err) {
     await closeAll();

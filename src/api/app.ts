@@ -26,7 +26,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       { mod: 'http' },
       {
         serializers: {
-          req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: maskUrl(req.url), client: req.ip }),
+          req: (req: { method: string; url: string; ip?: string }) => ({
+            method: req.method,
+            url: maskUrl(req.url),
+            client: req.ip,
+          }),
         },
       },
     ) as FastifyBaseLogger,
@@ -44,9 +48,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
   });
 
-  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['ops'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({
-    status: 'ok' as const,
-  }));
+  app.get(
+    '/healthz',
+    { schema: { summary: 'Liveness', tags: ['ops'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    async () => ({
+      status: 'ok' as const,
+    }),
+  );
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(nodeRoutes(ctx), { prefix: '/api/v1' });

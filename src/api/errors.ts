@@ -26,8 +26,10 @@ const INVENTORY_STATUS = { not_found: 404, conflict: 409, invalid: 400 } as cons
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     if (err instanceof ApiError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
-    if (err instanceof InventoryError) return reply.code(INVENTORY_STATUS[err.code]).send({ error: err.code, message: err.message });
-    if (err instanceof InventoryFileError || err instanceof ConfigError) return reply.code(400).send({ error: 'invalid', message: err.message });
+    if (err instanceof InventoryError)
+      return reply.code(INVENTORY_STATUS[err.code]).send({ error: err.code, message: err.message });
+    if (err instanceof InventoryFileError || err instanceof ConfigError)
+      return reply.code(400).send({ error: 'invalid', message: err.message });
     // A template that does not render is the operator's to fix; the node gets an error, never half a config.
     if (err instanceof TemplateError) {
       req.log.error({ template: err.template, line: err.line, err: err.message }, 'template failed');
@@ -35,7 +37,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const fe = err as FastifyError;
     if (fe.validation) {
-      return reply.code(400).send({ error: 'bad_request', message: `${fe.validationContext ?? 'request'}${humanValidation(fe)}` });
+      return reply
+        .code(400)
+        .send({ error: 'bad_request', message: `${fe.validationContext ?? 'request'}${humanValidation(fe)}` });
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send({ error: fe.code?.toLowerCase() ?? 'bad_request', message: fe.message });
@@ -43,7 +47,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error; see the daemon log' });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
 }
 
 function humanValidation(err: FastifyError): string {
@@ -51,7 +57,8 @@ function humanValidation(err: FastifyError): string {
     .validation!.map((v) => {
       const params = v.params as Record<string, unknown>;
       const where = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
-      if (v.keyword === 'additionalProperties') return `.${where ? `${where}.` : ''}${params.additionalProperty}: unknown key`;
+      if (v.keyword === 'additionalProperties')
+        return `.${where ? `${where}.` : ''}${params.additionalProperty}: unknown key`;
       if (v.keyword === 'required') return `.${where ? `${where}.` : ''}${params.missingProperty}: is required`;
       if (v.keyword === 'enum') return `.${where}: must be one of ${(params.allowedValues as string[]).join(', ')}`;
       return `${where ? `.${where}` : ''}: ${v.message}`;

@@ -30,7 +30,10 @@ export function explainRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           tags: ['nodes'],
           security: bearer,
           params: Type.Object({ id: Type.String({ minLength: 1, description: 'node name or any MAC, known or not' }) }),
-          querystring: Type.Object({ arch: Type.Optional(StringEnum(EXPLAIN_ARCHES, { default: 'bios' })) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            { arch: Type.Optional(StringEnum(EXPLAIN_ARCHES, { default: 'bios' })) },
+            { additionalProperties: false },
+          ),
           response: {
             200: Type.Object({
               mac: Type.String(),

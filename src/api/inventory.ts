@@ -64,13 +64,17 @@ export function inventoryRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         onRequest: admin,
         bodyLimit: 8 * 1024 * 1024,
         schema: {
-          summary: 'Import inventory YAML documents as API-managed profiles and nodes (created or updated, never removed)',
+          summary:
+            'Import inventory YAML documents as API-managed profiles and nodes (created or updated, never removed)',
           tags: ['inventory'],
           security: bearer,
           body: Type.Object(
             {
               files: Type.Array(
-                Type.Object({ name: Type.String({ minLength: 1 }), content: Type.String() }, { additionalProperties: false }),
+                Type.Object(
+                  { name: Type.String({ minLength: 1 }), content: Type.String() },
+                  { additionalProperties: false },
+                ),
                 { minItems: 1 },
               ),
             },

@@ -66,7 +66,11 @@ export function lifecycleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         if (!node) {
           ctx.metrics.callbackRefused(req.body.stage);
           req.log.warn({ client: req.ip, stage: req.body.stage }, 'callback with an unknown node token refused');
-          throw new ApiError(404, 'not_found', 'no node has this token (reimaged since this installer config was rendered?)');
+          throw new ApiError(
+            404,
+            'not_found',
+            'no node has this token (reimaged since this installer config was rendered?)',
+          );
         }
         const r = ctx.lifecycle.observe(node, {
           kind: 'callback',
@@ -89,14 +93,21 @@ export function lifecycleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           req.body ??= {};
         },
         schema: {
-          summary: 'Arm a node for reinstall: drain it (with a kubeconfig), new node token, netboot on, state registered; optionally power-cycle it',
+          summary:
+            'Arm a node for reinstall: drain it (with a kubeconfig), new node token, netboot on, state registered; optionally power-cycle it',
           tags: ['nodes'],
           security: bearer,
           params: Type.Object({ id: Type.String({ minLength: 1, description: 'node name or any of its MACs' }) }),
           body: Type.Object(
             {
-              powerCycle: Type.Optional(Type.Boolean({ description: 'power-cycle through the node bmc (IPMI or Redfish)' })),
-              force: Type.Optional(Type.Boolean({ description: 'reimage even when the drain does not finish (PodDisruptionBudgets) or fails' })),
+              powerCycle: Type.Optional(
+                Type.Boolean({ description: 'power-cycle through the node bmc (IPMI or Redfish)' }),
+              ),
+              force: Type.Optional(
+                Type.Boolean({
+                  description: 'reimage even when the drain does not finish (PodDisruptionBudgets) or fails',
+                }),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -123,7 +134,8 @@ export function lifecycleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             ...(operator ? { by: operator } : {}),
           });
         } catch (err) {
-          if (err instanceof ReimageError) throw new ApiError(err.code === 'conflict' ? 409 : 400, err.code, err.message);
+          if (err instanceof ReimageError)
+            throw new ApiError(err.code === 'conflict' ? 409 : 400, err.code, err.message);
           throw err;
         }
         if (result.power.requested && !result.power.ok) {
@@ -133,7 +145,12 @@ export function lifecycleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
             `node ${node.name} is armed for reimage, but the power cycle failed: ${result.power.error}. Reboot it by hand.`,
           );
         }
-        return { node: nodeView(result.node), from: result.transition.from, kubernetes: result.kubernetes, power: result.power };
+        return {
+          node: nodeView(result.node),
+          from: result.transition.from,
+          kubernetes: result.kubernetes,
+          power: result.power,
+        };
       },
     );
 
@@ -148,7 +165,8 @@ export function lifecycleRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       {
         onRequest: read,
         schema: {
-          summary: 'Server-sent events: one `data:` JSON line {node, from, to, at, reason} per state transition; resumes after Last-Event-ID',
+          summary:
+            'Server-sent events: one `data:` JSON line {node, from, to, at, reason} per state transition; resumes after Last-Event-ID',
           tags: ['nodes'],
           security: bearer,
           headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^\\d+$' })) }),

@@ -45,7 +45,10 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (req) => {
-        const nodes = ctx.nodes.list({ ...(req.query.state ? { state: req.query.state } : {}), labels: parseLabelFilter(req.query.label) });
+        const nodes = ctx.nodes.list({
+          ...(req.query.state ? { state: req.query.state } : {}),
+          labels: parseLabelFilter(req.query.label),
+        });
         return { nodes: nodes.map(nodeView) };
       },
     );
@@ -54,7 +57,13 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       '/nodes',
       {
         onRequest: admin,
-        schema: { summary: 'Create a node', tags: ['nodes'], security: bearer, body: NodeSpecSchema, response: { 201: NodeView, ...errors } },
+        schema: {
+          summary: 'Create a node',
+          tags: ['nodes'],
+          security: bearer,
+          body: NodeSpecSchema,
+          response: { 201: NodeView, ...errors },
+        },
       },
       async (req, reply) => {
         const node = ctx.nodes.create(req.body);
@@ -67,7 +76,13 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       '/nodes/:id',
       {
         onRequest: read,
-        schema: { summary: 'One node with its state and stage timestamps', tags: ['nodes'], security: bearer, params: IdParams, response: { 200: NodeView, ...errors } },
+        schema: {
+          summary: 'One node with its state and stage timestamps',
+          tags: ['nodes'],
+          security: bearer,
+          params: IdParams,
+          response: { 200: NodeView, ...errors },
+        },
       },
       async (req) => nodeView(ctx.nodes.mustGet(req.params.id)),
     );
@@ -76,7 +91,14 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       '/nodes/:id',
       {
         onRequest: admin,
-        schema: { summary: 'Update a node (API-managed or discovered ones)', tags: ['nodes'], security: bearer, params: IdParams, body: NodePatchSchema, response: { 200: NodeView, ...errors } },
+        schema: {
+          summary: 'Update a node (API-managed or discovered ones)',
+          tags: ['nodes'],
+          security: bearer,
+          params: IdParams,
+          body: NodePatchSchema,
+          response: { 200: NodeView, ...errors },
+        },
       },
       async (req) => {
         const operator = operatorOf(req);
@@ -90,7 +112,13 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
       '/nodes/:id',
       {
         onRequest: admin,
-        schema: { summary: 'Delete a node (API-managed or discovered ones)', tags: ['nodes'], security: bearer, params: IdParams, response: { 204: Type.Null(), ...errors } },
+        schema: {
+          summary: 'Delete a node (API-managed or discovered ones)',
+          tags: ['nodes'],
+          security: bearer,
+          params: IdParams,
+          response: { 204: Type.Null(), ...errors },
+        },
       },
       async (req, reply) => {
         const node = ctx.nodes.delete(req.params.id);
@@ -140,7 +168,16 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
           ...(req.query.limit !== undefined ? { limit: req.query.limit } : {}),
           ...(req.query.type ? { type: req.query.type } : {}),
         });
-        return { node: node.name, events: events.map((e) => ({ id: e.id, ts: new Date(e.ts).toISOString(), type: e.type, source: e.source, data: e.data })) };
+        return {
+          node: node.name,
+          events: events.map((e) => ({
+            id: e.id,
+            ts: new Date(e.ts).toISOString(),
+            type: e.type,
+            source: e.source,
+            data: e.data,
+          })),
+        };
       },
     );
   };

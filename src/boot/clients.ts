@@ -12,7 +12,8 @@ const REMEMBER_MS = 60 * 60 * 1000;
 const MAX_REMEMBERED = 10_000;
 
 /** First-stage loaders and their helper modules, by file name. */
-const LOADER_FILE = /(^|\/)(undionly\.kpxe|ipxe[-\w]*\.efi|snponly[-\w]*\.efi|[\w-]*\.kpxe|l?pxelinux\.0|[\w]+\.c32|syslinux\w*\.efi|grub\w*\.efi(\.signed)?|shim\w*\.efi(\.signed)?|core\.0|bootx64\.efi)$/i;
+const LOADER_FILE =
+  /(^|\/)(undionly\.kpxe|ipxe[-\w]*\.efi|snponly[-\w]*\.efi|[\w-]*\.kpxe|l?pxelinux\.0|[\w]+\.c32|syslinux\w*\.efi|grub\w*\.efi(\.signed)?|shim\w*\.efi(\.signed)?|core\.0|bootx64\.efi)$/i;
 const BOOT_CONFIG = /(^|\/)(pxelinux\.cfg\/.+|grub\.cfg.*|autoexec\.ipxe|boot\.ipxe)$|^ipxe\//;
 
 /** What a served file is to the node's progress. */

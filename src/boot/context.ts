@@ -26,7 +26,15 @@ export const MASKED = { nodeToken: '[node-token]', joinToken: '[join-token]' } a
 export type FirmwareArch = 'bios' | 'uefi' | 'arm64';
 
 export interface TemplateContext {
-  node: { name: string; hostname: string; macs: string[]; ip: string | null; labels: Record<string, string>; instanceId: string; state: string };
+  node: {
+    name: string;
+    hostname: string;
+    macs: string[];
+    ip: string | null;
+    labels: Record<string, string>;
+    instanceId: string;
+    state: string;
+  };
   profile: (Profile & { initrd: string[] }) | null;
   vars: Record<string, string>;
   labels: Record<string, string>;
@@ -110,7 +118,9 @@ export function templateContext(input: ContextInput): TemplateContext {
           'kubeadm join',
           k.apiServerEndpoint,
           `--token ${secrets.joinToken}`,
-          ...(k.caCertHashes.length ? k.caCertHashes.map((h) => `--discovery-token-ca-cert-hash ${h}`) : ['--discovery-token-unsafe-skip-ca-verification']),
+          ...(k.caCertHashes.length
+            ? k.caCertHashes.map((h) => `--discovery-token-ca-cert-hash ${h}`)
+            : ['--discovery-token-unsafe-skip-ca-verification']),
           `--node-name ${node.name}`,
           ...(profile?.kubernetes?.role === 'control-plane' ? ['--control-plane'] : []),
         ].join(' ')

@@ -51,10 +51,21 @@ function describe(d: BootDecision): string {
   return d.boot ? `boot file ${d.bootFile} over ${d.transport}` : 'no boot file offered';
 }
 
-export function explain(ctx: AppContext, plane: BootPlane, server: ServerAddress, mac: string, node: Node | undefined, arch: ExplainArch): Explanation {
+export function explain(
+  ctx: AppContext,
+  plane: BootPlane,
+  server: ServerAddress,
+  mac: string,
+  node: Node | undefined,
+  arch: ExplainArch,
+): Explanation {
   const fp = FINGERPRINTS[arch];
   const profile: Profile | null = node?.profile ? (ctx.nodes.getProfile(node.profile) ?? null) : null;
-  const settings = { serverIp: server.advertise, httpPort: server.httpPort, installedBoot: ctx.config.dhcp.installedBoot };
+  const settings = {
+    serverIp: server.advertise,
+    httpPort: server.httpPort,
+    installedBoot: ctx.config.dhcp.installedBoot,
+  };
   const base: Explanation = {
     mac,
     node: node?.name ?? null,
@@ -79,10 +90,18 @@ export function explain(ctx: AppContext, plane: BootPlane, server: ServerAddress
   }
 
   const first = decideBoot(fingerprint(fp.code, fp.ipxe), node, profile ?? undefined, settings);
-  stages.push({ stage: 'dhcp', summary: describe(first) + dhcpNote, reason: first.reason, ...(first.boot ? { file: first.bootFile } : {}) });
+  stages.push({
+    stage: 'dhcp',
+    summary: describe(first) + dhcpNote,
+    reason: first.reason,
+    ...(first.boot ? { file: first.bootFile } : {}),
+  });
   if (!first.boot || !profile) return base;
 
-  const secrets = { nodeToken: MASKED.nodeToken, joinToken: ctx.config.kubernetes.joinToken || ctx.config.kubernetes.kubeconfig ? MASKED.joinToken : null };
+  const secrets = {
+    nodeToken: MASKED.nodeToken,
+    joinToken: ctx.config.kubernetes.joinToken || ctx.config.kubernetes.kubeconfig ? MASKED.joinToken : null,
+  };
   const tctx = plane.loaderContext(node, profile, mac, fp.firmware, secrets);
 
   if (profile.loader === 'ipxe') {
@@ -107,14 +126,23 @@ export function explain(ctx: AppContext, plane: BootPlane, server: ServerAddress
   } else {
     const file = profile.loader === 'pxelinux' ? `pxelinux.cfg/01-${macHyphen(mac)}` : `grub.cfg-01-${macHyphen(mac)}`;
     const rendered = plane.renderer.loaderConfig(profile.loader, tctx);
-    stages.push({ stage: 'loader-config', summary: `${profile.loader} reads ${file} over TFTP`, reason: `profile ${profile.name} loader ${profile.loader}`, file, template: rendered.template, content: rendered.content });
+    stages.push({
+      stage: 'loader-config',
+      summary: `${profile.loader} reads ${file} over TFTP`,
+      reason: `profile ${profile.name} loader ${profile.loader}`,
+      file,
+      template: rendered.template,
+      content: rendered.content,
+    });
   }
 
   if (!tctx.boot.install) {
     stages.push({
       stage: 'kernel',
       summary: `boots its local disk (${tctx.boot.localBoot})`,
-      reason: node.netboot ? `${node.name} is ${node.state}` : `${node.name} is installed (netboot off until a reimage)`,
+      reason: node.netboot
+        ? `${node.name} is ${node.state}`
+        : `${node.name} is installed (netboot off until a reimage)`,
     });
     return base;
   }
@@ -126,9 +154,20 @@ export function explain(ctx: AppContext, plane: BootPlane, server: ServerAddress
     content: `cmdline: ${tctx.cmdline}\ninitrd: ${tctx.urls.initrds.join(' ')}`,
   });
 
-  const main = profile.installer === 'cloud-init' ? 'user-data' : profile.installer === 'kickstart' ? 'kickstart' : profile.installer === 'preseed' ? 'preseed' : null;
+  const main =
+    profile.installer === 'cloud-init'
+      ? 'user-data'
+      : profile.installer === 'kickstart'
+        ? 'kickstart'
+        : profile.installer === 'preseed'
+          ? 'preseed'
+          : null;
   if (!main) {
-    stages.push({ stage: 'installer', summary: 'no installer config', reason: `profile ${profile.name} installer none` });
+    stages.push({
+      stage: 'installer',
+      summary: 'no installer config',
+      reason: `profile ${profile.name} installer none`,
+    });
     return base;
   }
   const installer = plane.renderer.installerFile(main, tctx)!;

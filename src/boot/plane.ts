@@ -44,7 +44,14 @@ export class BootPlane {
    * decides whether it moves the node). `node` when the request named it (by MAC);
    * otherwise the client address says who it was. Unattributed files are only counted.
    */
-  fileServed(f: { via: 'tftp' | 'http'; file: string; bytes: number; durationMs: number; client: string; node?: Node | undefined }): void {
+  fileServed(f: {
+    via: 'tftp' | 'http';
+    file: string;
+    bytes: number;
+    durationMs: number;
+    client: string;
+    node?: Node | undefined;
+  }): void {
     const node = f.node ?? this.clients.nodeFor(f.client);
     if (!node) return;
     if (f.node) this.clients.remember(f.client, node.id);
@@ -67,8 +74,20 @@ export class BootPlane {
   }
 
   /** Template context for loader configs: URLs carry the node token, the join token stays out. */
-  loaderContext(node: Node, profile: Profile | null, mac: string, arch: FirmwareArch, secrets?: RenderSecrets): TemplateContext {
-    return this.renderer.context(node, profile, mac, arch, secrets ?? { nodeToken: this.ctx.nodes.tokenOf(node.id), joinToken: null });
+  loaderContext(
+    node: Node,
+    profile: Profile | null,
+    mac: string,
+    arch: FirmwareArch,
+    secrets?: RenderSecrets,
+  ): TemplateContext {
+    return this.renderer.context(
+      node,
+      profile,
+      mac,
+      arch,
+      secrets ?? { nodeToken: this.ctx.nodes.tokenOf(node.id), joinToken: null },
+    );
   }
 
   /** A loader's per-node config. An installed node whose local-boot method is http-404 gets a 404. */
@@ -84,10 +103,14 @@ export class BootPlane {
   }
 
   /** An installer file for the node holding `token`; null when the token, the file or the timing is wrong. */
-  async installerFile(token: string, file: InstallerFile): Promise<{ node: Node; rendered: Rendered } | { node: Node | null; refused: string }> {
+  async installerFile(
+    token: string,
+    file: InstallerFile,
+  ): Promise<{ node: Node; rendered: Rendered } | { node: Node | null; refused: string }> {
     const node = this.ctx.nodes.findByToken(token);
     if (!node) return { node: null, refused: 'unknown token' };
-    if (!node.netboot || !PROVISIONING.has(node.state)) return { node, refused: `${node.name} is ${node.state}, not provisioning` };
+    if (!node.netboot || !PROVISIONING.has(node.state))
+      return { node, refused: `${node.name} is ${node.state}, not provisioning` };
     const profile = node.profile ? (this.ctx.nodes.getProfile(node.profile) ?? null) : null;
     const joinToken = await this.joinTokenFor(node);
     // Installer files do not depend on the firmware; the first MAC stands for the node.
@@ -122,7 +145,10 @@ export class BootPlane {
   private tftpLoaderConfig(kind: LoaderKind, mac: string, arch: FirmwareArch) {
     const answer = this.loaderConfig(kind, mac, arch);
     if (answer.kind !== 'config') return null;
-    return { content: Buffer.from(answer.content), template: answer.template, ...(answer.node ? { node: answer.node } : {}) };
+    return {
+      content: Buffer.from(answer.content),
+      template: answer.template,
+      ...(answer.node ? { node: answer.node } : {}),
+    };
   }
 }
-

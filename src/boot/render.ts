@@ -2,7 +2,13 @@
 import type { Config } from '../config.js';
 import type { Profile } from '../inventory/schema.js';
 import type { Node } from '../inventory/store.js';
-import { templateContext, type FirmwareArch, type RenderSecrets, type ServerAddress, type TemplateContext } from './context.js';
+import {
+  templateContext,
+  type FirmwareArch,
+  type RenderSecrets,
+  type ServerAddress,
+  type TemplateContext,
+} from './context.js';
 import type { TemplateStore } from './templates.js';
 
 export type LoaderKind = Profile['loader'];
@@ -10,7 +16,12 @@ export type InstallerFile = 'user-data' | 'meta-data' | 'network-config' | 'vend
 
 /** Which installer files each installer answers, and the template suffix for each. */
 const INSTALLER_FILES: Record<Profile['installer'], Partial<Record<InstallerFile, string>>> = {
-  'cloud-init': { 'user-data': 'user-data', 'meta-data': 'meta-data', 'network-config': 'network-config', 'vendor-data': 'vendor-data' },
+  'cloud-init': {
+    'user-data': 'user-data',
+    'meta-data': 'meta-data',
+    'network-config': 'network-config',
+    'vendor-data': 'vendor-data',
+  },
   kickstart: { kickstart: 'kickstart' },
   preseed: { preseed: 'preseed' },
   none: {},
@@ -38,9 +49,16 @@ export class BootRenderer {
     private readonly server: () => ServerAddress,
   ) {}
 
-  context(node: Node, profile: Profile | null, mac: string, arch: FirmwareArch, secrets: RenderSecrets): TemplateContext {
+  context(
+    node: Node,
+    profile: Profile | null,
+    mac: string,
+    arch: FirmwareArch,
+    secrets: RenderSecrets,
+  ): TemplateContext {
     const ctx = templateContext({ config: this.config, server: this.server(), node, profile, mac, arch, secrets });
-    if (profile?.cmdline) ctx.cmdline = this.templates.renderString(`profile ${profile.name} cmdline`, profile.cmdline, ctx).trim();
+    if (profile?.cmdline)
+      ctx.cmdline = this.templates.renderString(`profile ${profile.name} cmdline`, profile.cmdline, ctx).trim();
     if (profile && profile.installer !== 'none') ctx.scripts.firstboot = this.templates.render('firstboot', ctx);
     return ctx;
   }

@@ -36,17 +36,18 @@ function sentBytes(reply: FastifyReply): number {
 
 export function bootRoutes(ctx: AppContext, plane: BootPlane): FastifyPluginAsyncTypebox {
   // Every successful answer is an observation on the node's timeline.
-  const observe = (node?: (req: FastifyRequest) => Node | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {
-    if (reply.statusCode >= 400) return;
-    plane.fileServed({
-      via: 'http',
-      file: req.url.split('?')[0]!.replace(/^\/+/, ''),
-      bytes: sentBytes(reply),
-      durationMs: reply.elapsedTime,
-      client: req.ip,
-      node: node?.(req),
-    });
-  };
+  const observe =
+    (node?: (req: FastifyRequest) => Node | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {
+      if (reply.statusCode >= 400) return;
+      plane.fileServed({
+        via: 'http',
+        file: req.url.split('?')[0]!.replace(/^\/+/, ''),
+        bytes: sentBytes(reply),
+        durationMs: reply.elapsedTime,
+        client: req.ip,
+        node: node?.(req),
+      });
+    };
   const nodeOfMacRoute = (req: FastifyRequest) => req.bootNode ?? undefined;
 
   return async (app) => {
@@ -54,9 +55,16 @@ export function bootRoutes(ctx: AppContext, plane: BootPlane): FastifyPluginAsyn
     // sendFile only; every path is checked by resolveAsset (realpath containment) first.
     await app.register(fastifyStatic, { root: ctx.config.assets, serve: false });
 
-    app.get('/boot.ipxe', { onResponse: observe(), schema: { summary: 'iPXE entry script: chains to the node script by MAC', tags: ['boot'] } }, async (_req, reply) => {
-      return reply.type(TEXT).send(plane.renderer.entryScript().content);
-    });
+    app.get(
+      '/boot.ipxe',
+      {
+        onResponse: observe(),
+        schema: { summary: 'iPXE entry script: chains to the node script by MAC', tags: ['boot'] },
+      },
+      async (_req, reply) => {
+        return reply.type(TEXT).send(plane.renderer.entryScript().content);
+      },
+    );
 
     app.get(
       '/ipxe/:mac',
@@ -81,11 +89,19 @@ export function bootRoutes(ctx: AppContext, plane: BootPlane): FastifyPluginAsyn
       '/assets/*',
       {
         onResponse: observe(),
-        schema: { summary: 'Boot assets (loaders, kernels, initrds); Range requests answered with 206', tags: ['boot'], params: Type.Object({ '*': Type.String() }) },
+        schema: {
+          summary: 'Boot assets (loaders, kernels, initrds); Range requests answered with 206',
+          tags: ['boot'],
+          params: Type.Object({ '*': Type.String() }),
+        },
       },
       async (req, reply) => {
         const found = await resolveAsset(ctx.config.assets, req.params['*']);
-        if (!found.ok) return reply.code(found.reason === 'not-found' || found.reason === 'not-a-file' ? 404 : 403).type(TEXT).send(`${found.reason}\n`);
+        if (!found.ok)
+          return reply
+            .code(found.reason === 'not-found' || found.reason === 'not-a-file' ? 404 : 403)
+            .type(TEXT)
+            .send(`${found.reason}\n`);
         return reply.sendFile(basename(found.path), dirname(found.path));
       },
     );
@@ -111,7 +127,13 @@ export function bootRoutes(ctx: AppContext, plane: BootPlane): FastifyPluginAsyn
         }
         ctx.lifecycle.observe(result.node, { kind: 'installer-config', file, client: req.ip });
         plane.clients.remember(req.ip, result.node.id);
-        return reply.type(file === 'user-data' || file === 'meta-data' || file === 'network-config' || file === 'vendor-data' ? 'text/yaml; charset=utf-8' : TEXT).send(result.rendered.content);
+        return reply
+          .type(
+            file === 'user-data' || file === 'meta-data' || file === 'network-config' || file === 'vendor-data'
+              ? 'text/yaml; charset=utf-8'
+              : TEXT,
+          )
+          .send(result.rendered.content);
       },
     );
   };

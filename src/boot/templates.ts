@@ -29,12 +29,20 @@ const hbs = Handlebars.create();
 hbs.registerHelper('shq', (v: unknown) => `'${String(v ?? '').replace(/'/g, `'"'"'`)}'`);
 // JSON is valid YAML: the safe way to put any string into user-data.
 hbs.registerHelper('json', (v: unknown) => JSON.stringify(v ?? null));
-hbs.registerHelper('join', (arr: unknown, sep: unknown) => (Array.isArray(arr) ? arr.join(typeof sep === 'string' ? sep : ' ') : ''));
+hbs.registerHelper('join', (arr: unknown, sep: unknown) =>
+  Array.isArray(arr) ? arr.join(typeof sep === 'string' ? sep : ' ') : '',
+);
 hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
 hbs.registerHelper('base64', (v: unknown) => Buffer.from(String(v ?? '')).toString('base64'));
 // {{indent text 8}}: every line after the first indented, for YAML block scalars.
-hbs.registerHelper('indent', (text: unknown, n: unknown) => String(text ?? '').trimEnd().replace(/\n/g, `\n${' '.repeat(Number(n) || 0)}`));
-hbs.registerHelper('default', (v: unknown, fallback: unknown) => (v === undefined || v === null || v === '' ? fallback : v));
+hbs.registerHelper('indent', (text: unknown, n: unknown) =>
+  String(text ?? '')
+    .trimEnd()
+    .replace(/\n/g, `\n${' '.repeat(Number(n) || 0)}`),
+);
+hbs.registerHelper('default', (v: unknown, fallback: unknown) =>
+  v === undefined || v === null || v === '' ? fallback : v,
+);
 
 // {{callback "installed" "optional message"}}: one shell line that reports a stage to
 // rackjoin, retried (callbacks must survive the server restarting; pitfalls §4.16).
@@ -97,7 +105,10 @@ export class TemplateStore {
   renderString(label: string, source: string, context: object): string {
     try {
       hbs.parse(source);
-      return hbs.compile(source, { strict: true, noEscape: true })(context, { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false });
+      return hbs.compile(source, { strict: true, noEscape: true })(context, {
+        allowProtoPropertiesByDefault: false,
+        allowProtoMethodsByDefault: false,
+      });
     } catch (err) {
       throw asTemplateError(label, err);
     }

@@ -35,7 +35,9 @@ export function apiClient(env: NodeJS.ProcessEnv = process.env): ApiClient {
       return await fetch(`${baseUrl}${path}`, { ...init, headers: headers(init.headers as Record<string, string>) });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new ApiClientError(`cannot reach rackjoin at ${baseUrl} (${cause}); is \`rackjoin serve\` running? set RACKJOIN_URL`);
+      throw new ApiClientError(
+        `cannot reach rackjoin at ${baseUrl} (${cause}); is \`rackjoin serve\` running? set RACKJOIN_URL`,
+      );
     }
   };
   return {

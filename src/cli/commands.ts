@@ -15,7 +15,10 @@ interface EventView {
 
 type Print = (s: string) => void;
 
-export async function listNodes(opts: { state?: string; labels: string[]; json: boolean }, print: Print): Promise<void> {
+export async function listNodes(
+  opts: { state?: string; labels: string[]; json: boolean },
+  print: Print,
+): Promise<void> {
   const q = new URLSearchParams();
   if (opts.state) q.set('state', opts.state);
   for (const l of opts.labels) q.append('label', l);
@@ -36,7 +39,10 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
   const node = await api.request<NodeViewT>('GET', `/api/v1/nodes/${enc}`);
   const { events } = await api.request<{ events: EventView[] }>('GET', `/api/v1/nodes/${enc}/events`);
   if (opts.json) return print(JSON.stringify({ ...node, events }, null, 2));
-  const labels = Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-';
+  const labels =
+    Object.entries(node.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || '-';
   print(
     [
       `Name:     ${node.name}`,
@@ -47,13 +53,22 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
       `Labels:   ${labels}`,
       `Netboot:  ${node.netboot ? 'armed' : 'local disk'}`,
       `Source:   ${node.source}${node.sourceFile ? ` (${node.sourceFile})` : ''}`,
-      `Stages:   ${Object.entries(node.stages).map(([s, t]) => `${s.padEnd(11)}${t}  (${seconds(node.durations[s])})`).join('\n          ') || '-'}`,
+      `Stages:   ${
+        Object.entries(node.stages)
+          .map(([s, t]) => `${s.padEnd(11)}${t}  (${seconds(node.durations[s])})`)
+          .join('\n          ') || '-'
+      }`,
       '',
       'Timeline:',
     ].join('\n'),
   );
   if (events.length === 0) return print('  (no events yet)');
-  print(table(['TIME', 'SOURCE', 'EVENT', 'DETAIL'], events.map((e) => [e.ts, e.source, e.type, summarize(e.data)])));
+  print(
+    table(
+      ['TIME', 'SOURCE', 'EVENT', 'DETAIL'],
+      events.map((e) => [e.ts, e.source, e.type, summarize(e.data)]),
+    ),
+  );
 }
 
 /** A stage duration as 42s / 3m05s / 1h02m. */
@@ -77,13 +92,19 @@ function summarize(data: Record<string, unknown>): string {
 export async function importDir(dir: string, print: Print): Promise<void> {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => /\.ya?ml$/i.test(n)).sort();
+    names = readdirSync(dir)
+      .filter((n) => /\.ya?ml$/i.test(n))
+      .sort();
   } catch (err) {
     throw new ApiClientError(`cannot read ${dir}: ${(err as Error).message}`);
   }
   if (names.length === 0) throw new ApiClientError(`no *.yaml files in ${dir}`);
   const files = names.map((n) => ({ name: join(dir, n), content: readFileSync(join(dir, n), 'utf8') }));
-  const summary = await apiClient().request<Record<string, Record<string, string[]>>>('POST', '/api/v1/inventory/import', { files });
+  const summary = await apiClient().request<Record<string, Record<string, string[]>>>(
+    'POST',
+    '/api/v1/inventory/import',
+    { files },
+  );
   for (const [kind, changes] of Object.entries(summary)) {
     const parts = Object.entries(changes)
       .filter(([, v]) => v.length)
@@ -99,14 +120,24 @@ interface ExplainView {
   profile: string | null;
   arch: string;
   dhcpMode: string;
-  stages: { stage: string; summary: string; reason: string; file?: string; url?: string; template?: string; content?: string }[];
+  stages: {
+    stage: string;
+    summary: string;
+    reason: string;
+    file?: string;
+    url?: string;
+    template?: string;
+    content?: string;
+  }[];
 }
 
 export async function explainMac(id: string, opts: { arch?: string; json: boolean }, print: Print): Promise<void> {
   const q = opts.arch ? `?arch=${encodeURIComponent(opts.arch)}` : '';
   const e = await apiClient().request<ExplainView>('GET', `/api/v1/nodes/${encodeURIComponent(id)}/explain${q}`);
   if (opts.json) return print(JSON.stringify(e, null, 2));
-  print(`${e.mac}  node ${e.node ?? '(unknown)'}  state ${e.state ?? '-'}  profile ${e.profile ?? '-'}  firmware ${e.arch}  dhcp ${e.dhcpMode}`);
+  print(
+    `${e.mac}  node ${e.node ?? '(unknown)'}  state ${e.state ?? '-'}  profile ${e.profile ?? '-'}  firmware ${e.arch}  dhcp ${e.dhcpMode}`,
+  );
   e.stages.forEach((s, i) => {
     print(`\n${i + 1}. ${s.stage}: ${s.summary}`);
     print(`   why: ${s.reason}`);

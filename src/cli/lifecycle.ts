@@ -14,7 +14,11 @@ interface ReimageResponse {
   power: { requested: boolean; ok?: boolean; action?: string; message?: string };
 }
 
-export async function reimageNode(id: string, opts: { powerCycle: boolean; force: boolean; json: boolean }, print: Print): Promise<void> {
+export async function reimageNode(
+  id: string,
+  opts: { powerCycle: boolean; force: boolean; json: boolean },
+  print: Print,
+): Promise<void> {
   const r = await apiClient().request<ReimageResponse>('POST', `/api/v1/nodes/${encodeURIComponent(id)}/reimage`, {
     ...(opts.powerCycle ? { powerCycle: true } : {}),
     ...(opts.force ? { force: true } : {}),
@@ -56,7 +60,10 @@ interface Row {
  * latest transitions below it; piped, the table is printed once and then one line
  * per transition. Reconnects (resuming after the last event id) until `signal` aborts.
  */
-export async function watchNodes(opts: { signal: AbortSignal; tty: boolean }, write: (s: string) => void): Promise<void> {
+export async function watchNodes(
+  opts: { signal: AbortSignal; tty: boolean },
+  write: (s: string) => void,
+): Promise<void> {
   const api = apiClient();
   const rows = new Map<string, Row>();
   const recent: string[] = [];

@@ -25,7 +25,13 @@ const ARM32_EFI = { ipxe: 'ipxe-arm32.efi', grub: 'grubarm.efi' };
 const ARM64_EFI = { ipxe: 'ipxe-arm64.efi', grub: 'grubaa64.efi' };
 const RISCV64_EFI = { ipxe: 'ipxe-riscv64.efi', grub: 'grubriscv64.efi' };
 
-type Row = [code: number, name: string, transport: ArchInfo['transport'], firmware: ArchInfo['firmware'], files: ArchInfo['files']];
+type Row = [
+  code: number,
+  name: string,
+  transport: ArchInfo['transport'],
+  firmware: ArchInfo['firmware'],
+  files: ArchInfo['files'],
+];
 
 const ROWS: Row[] = [
   [0, 'x86 BIOS', 'tftp', 'bios', BIOS],

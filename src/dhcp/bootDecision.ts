@@ -18,7 +18,6 @@ import { optString, type DhcpPacket } from './codec.js';
 export const HTTP_ASSET_PATH = '/assets/';
 export const IPXE_SCRIPT_PATH = '/boot.ipxe';
 
-
 /** The boot-relevant facts of one request. */
 export interface Fingerprint {
   /** option 93 (first entry), null when absent */
@@ -78,7 +77,12 @@ export type BootDecision =
 
 type NodeView = Pick<Node, 'loaderFile' | 'netboot' | 'profile'>;
 
-export function decideBoot(fp: Fingerprint, node: NodeView | undefined, profile: Profile | undefined, s: BootSettings): BootDecision {
+export function decideBoot(
+  fp: Fingerprint,
+  node: NodeView | undefined,
+  profile: Profile | undefined,
+  s: BootSettings,
+): BootDecision {
   if (!wantsNetboot(fp)) return { boot: false, reason: 'not a network-boot client' };
   if (!node) return { boot: false, reason: 'unknown MAC' };
   if (!node.profile || !profile) return { boot: false, reason: 'node has no profile' };
@@ -86,22 +90,41 @@ export function decideBoot(fp: Fingerprint, node: NodeView | undefined, profile:
   const echo = fp.http ? 'HTTPClient' : fp.pxe ? 'PXEClient' : null;
 
   if (!node.netboot) {
-    if (s.installedBoot === 'no-boot-file') return { boot: false, reason: 'installed: no boot file, firmware boots from disk' };
+    if (s.installedBoot === 'no-boot-file')
+      return { boot: false, reason: 'installed: no boot file, firmware boots from disk' };
     if (s.installedBoot === 'ipxe-script') {
       if (!fp.ipxe) return { boot: false, reason: 'installed: no boot file, firmware boots from disk' };
-      return { boot: true, bootFile: base + IPXE_SCRIPT_PATH, transport: 'http', vendorClass: echo, reason: 'installed: iPXE gets the script, which boots the local disk' };
+      return {
+        boot: true,
+        bootFile: base + IPXE_SCRIPT_PATH,
+        transport: 'http',
+        vendorClass: echo,
+        reason: 'installed: iPXE gets the script, which boots the local disk',
+      };
     }
     // full-chain: answer as for a netbooting node; the boot plane sends it to disk.
   }
 
   if (fp.ipxe && profile.loader === 'ipxe') {
-    return { boot: true, bootFile: base + IPXE_SCRIPT_PATH, transport: 'http', vendorClass: echo, reason: 'iPXE client: boot script' };
+    return {
+      boot: true,
+      bootFile: base + IPXE_SCRIPT_PATH,
+      transport: 'http',
+      vendorClass: echo,
+      reason: 'iPXE client: boot script',
+    };
   }
   const file = node.loaderFile ?? fp.arch.files[profile.loader];
   if (!file) return { boot: false, reason: `no ${profile.loader} loader for ${fp.arch.name}` };
   const why = node.loaderFile ? 'per-node loaderFile' : `${profile.loader} loader for ${fp.arch.name}`;
   if (fp.http) {
-    return { boot: true, bootFile: base + HTTP_ASSET_PATH + file, transport: 'http', vendorClass: 'HTTPClient', reason: `HTTP boot: ${why}` };
+    return {
+      boot: true,
+      bootFile: base + HTTP_ASSET_PATH + file,
+      transport: 'http',
+      vendorClass: 'HTTPClient',
+      reason: `HTTP boot: ${why}`,
+    };
   }
   return { boot: true, bootFile: file, transport: 'tftp', vendorClass: echo, reason: why };
 }

@@ -154,7 +154,9 @@ export class LeaseStore {
     db: Db,
     private readonly now: () => number = Date.now,
   ) {
-    const rows = db.prepare('SELECT ip, mac, state, subnet, hostname, starts, expires FROM dhcp_leases').all() as LeaseView[];
+    const rows = db
+      .prepare('SELECT ip, mac, state, subnet, hostname, starts, expires FROM dhcp_leases')
+      .all() as LeaseView[];
     for (const r of rows) this.remember({ ...r, ip: ipToInt(r.ip) });
   }
 

@@ -68,7 +68,8 @@ export function buildNetwork(config: Config, addrs: number[] = localAddresses(co
     let range: [number, number] | null = null;
     if (s.range) {
       const [a, b] = s.range.split('-').map(ipToInt) as [number, number];
-      if (a > b || !inCidr(a, net) || !inCidr(b, net)) throw new Error(`dhcp.subnets: range ${s.range} is not inside ${s.cidr}`);
+      if (a > b || !inCidr(a, net) || !inCidr(b, net))
+        throw new Error(`dhcp.subnets: range ${s.range} is not inside ${s.cidr}`);
       range = [a, b];
     }
     return {

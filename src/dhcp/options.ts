@@ -80,7 +80,17 @@ export const OPTIONS: ReadonlyMap<number, OptionDef> = new Map<number, OptionDef
   [175, { name: 'ipxe', type: 'encap' }],
 ]);
 
-export const MESSAGE_TYPES = ['', 'DISCOVER', 'OFFER', 'REQUEST', 'DECLINE', 'ACK', 'NAK', 'RELEASE', 'INFORM'] as const;
+export const MESSAGE_TYPES = [
+  '',
+  'DISCOVER',
+  'OFFER',
+  'REQUEST',
+  'DECLINE',
+  'ACK',
+  'NAK',
+  'RELEASE',
+  'INFORM',
+] as const;
 
 /** Sub-options of an encapsulated option, in order; null when the bytes do not parse. */
 export function parseSubOptions(data: Buffer): [number, Buffer][] | null {
@@ -173,7 +183,8 @@ export function describeOption(code: number, data: Buffer): unknown {
 /** All options of a packet, keyed "<code> <name>", for events. */
 export function describeOptions(options: ReadonlyMap<number, Buffer>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [code, data] of options) out[`${code} ${OPTIONS.get(code)?.name ?? 'unknown'}`] = describeOption(code, data);
+  for (const [code, data] of options)
+    out[`${code} ${OPTIONS.get(code)?.name ?? 'unknown'}`] = describeOption(code, data);
   return out;
 }
 

@@ -26,5 +26,10 @@ export function handleProxy(ctx: HandlerContext, req: Request): Outcome {
     options: [],
     boot: bootFields(boot, serverIp, req.fp, true),
   });
-  return { reply: { type: replyType, packet, to: destination(req, replyType), durable: false }, node, boot, reason: boot.reason };
+  return {
+    reply: { type: replyType, packet, to: destination(req, replyType), durable: false },
+    node,
+    boot,
+    reason: boot.reason,
+  };
 }

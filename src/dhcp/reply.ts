@@ -137,8 +137,19 @@ const IP_UDP_HEADERS = 28;
 // What a reply cannot do without: the exchange itself, the lease, the address's mask,
 // the boot information PXE firmware acts on, and the relay's option 82.
 const ESSENTIAL = new Set<number>([
-  OPT.messageType, OPT.serverId, OPT.leaseTime, OPT.renewalTime, OPT.rebindingTime, OPT.subnetMask,
-  OPT.vendorClass, OPT.vendorSpecific, OPT.clientUuid, OPT.tftpServer, OPT.bootfile, OPT.ipxe, OPT.relayAgent,
+  OPT.messageType,
+  OPT.serverId,
+  OPT.leaseTime,
+  OPT.renewalTime,
+  OPT.rebindingTime,
+  OPT.subnetMask,
+  OPT.vendorClass,
+  OPT.vendorSpecific,
+  OPT.clientUuid,
+  OPT.tftpServer,
+  OPT.bootfile,
+  OPT.ipxe,
+  OPT.relayAgent,
 ]);
 
 /**

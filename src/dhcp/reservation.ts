@@ -65,7 +65,8 @@ function pick(ctx: HandlerContext, req: Request, node: Node | undefined, subnet:
     return refuse(ctx, req, node, subnet, ip) ?? ip;
   }
   if (ctx.mode !== 'pool') return 'node has no reserved address';
-  const usable = (ip: number | undefined): ip is number => ip !== undefined && refuse(ctx, req, node, subnet, ip) === null;
+  const usable = (ip: number | undefined): ip is number =>
+    ip !== undefined && refuse(ctx, req, node, subnet, ip) === null;
   const lease = ctx.leases.leaseOf(req.mac)?.ip;
   if (usable(lease)) return lease;
   const offered = ctx.leases.offerFor(req.mac);
@@ -73,7 +74,9 @@ function pick(ctx: HandlerContext, req: Request, node: Node | undefined, subnet:
   const wish = optIp(req.packet, OPT.requestedIp) ?? undefined;
   if (usable(wish)) return wish;
   if (!subnet.range) return 'subnet has no range';
-  const ip = ctx.leases.allocate(req.mac, subnet.range[0], subnet.range[1], (a) => ctx.reservedByOther(a, node?.id ?? null));
+  const ip = ctx.leases.allocate(req.mac, subnet.range[0], subnet.range[1], (a) =>
+    ctx.reservedByOther(a, node?.id ?? null),
+  );
   return ip ?? 'pool exhausted';
 }
 

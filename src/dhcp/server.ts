@@ -115,10 +115,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const link = native.interfaceAddresses(config.interface);
     if (!link) throw new Error(`dhcp: interface ${config.interface} does not exist`);
     // Not fatal: the switch port may come up after the daemon (a rack powering on).
-    if (!link.running) log.warn({ interface: config.interface }, 'dhcp: interface has no carrier; clients are answered once its link is up');
+    if (!link.running)
+      log.warn(
+        { interface: config.interface },
+        'dhcp: interface has no carrier; clients are answered once its link is up',
+      );
   }
   const net = buildNetwork(config, opts.addresses ?? localAddresses(config.interface));
-  if (net.serverIp === 0) throw new Error('dhcp: no IPv4 address to hand out as server id and boot server; set `advertise` or `interface`');
+  if (net.serverIp === 0)
+    throw new Error('dhcp: no IPv4 address to hand out as server id and boot server; set `advertise` or `interface`');
   const leases = new LeaseStore(opts.db);
   if (mode === 'pool') for (const s of net.subnets) if (s.range) leases.addRange(s.range[0], s.range[1]);
   const inventory = new InventoryView(opts.db, opts.nodes);
@@ -264,7 +269,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         if (fit.omitted.length || !fit.fits) {
           log[fit.fits ? 'debug' : 'warn'](
             { mac: req.mac, omitted: fit.omitted, maxMessageSize: optU16(p, OPT.maxMessageSize) },
-            fit.fits ? 'dhcp: reply trimmed to the size the client takes' : 'dhcp: reply is longer than the client takes, even with only the options it needs',
+            fit.fits
+              ? 'dhcp: reply trimmed to the size the client takes'
+              : 'dhcp: reply is longer than the client takes, even with only the options it needs',
           );
         }
         const buf = encode(reply.packet);
@@ -285,7 +292,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       if (log.isLevelEnabled('debug')) {
         log.debug(
-          { mac: req.mac, type: typeName, from: `${rinfo.address}:${rinfo.port}`, sent: out.reply ? MESSAGE_TYPES[out.reply.type] : null, drop: out.drop, reason: out.reason },
+          {
+            mac: req.mac,
+            type: typeName,
+            from: `${rinfo.address}:${rinfo.port}`,
+            sent: out.reply ? MESSAGE_TYPES[out.reply.type] : null,
+            drop: out.drop,
+            reason: out.reason,
+          },
           'dhcp exchange',
         );
       }

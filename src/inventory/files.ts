@@ -66,7 +66,9 @@ export function readInventoryDir(dir: string): InventorySource[] {
   let names: string[];
   try {
     if (!statSync(dir).isDirectory()) throw new Error('not a directory');
-    names = readdirSync(dir).filter((n) => YAML_FILE.test(n)).sort();
+    names = readdirSync(dir)
+      .filter((n) => YAML_FILE.test(n))
+      .sort();
   } catch (err) {
     throw new InventoryFileError(dir, null, `cannot read inventory directory: ${(err as Error).message}`);
   }

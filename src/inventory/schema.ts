@@ -21,14 +21,20 @@ export const INSTALLERS = ['cloud-init', 'kickstart', 'preseed', 'none'] as cons
 /** How an installed node is told to boot from its disk (pitfalls §4.12: firmware differ). */
 export const LOCAL_BOOT = ['exit', 'sanboot', 'http-404'] as const;
 
-export const ProfileName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'lower-case letters, digits, . _ -' });
+export const ProfileName = Type.String({
+  pattern: '^[a-z0-9][a-z0-9._-]{0,62}$',
+  description: 'lower-case letters, digits, . _ -',
+});
 // Names double as hostnames; a name that parses as a MAC would make "ID is a name or a MAC" ambiguous.
 export const NodeName = Type.String({
   pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$',
   description: 'a DNS label: lower-case letters, digits and -',
 });
 /** Any spelling normalizeMac accepts; normalised after validation. */
-export const MacString = Type.String({ pattern: '^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$', description: 'a MAC address' });
+export const MacString = Type.String({
+  pattern: '^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){5}$',
+  description: 'a MAC address',
+});
 /** Relative to assets/ or an absolute http(s) URL. */
 const AssetRef = Type.String({ minLength: 1 });
 

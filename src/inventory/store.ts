@@ -163,9 +163,9 @@ export class NodeStore {
   }
 
   findByMac(mac: string): Node | undefined {
-    const row = this.db.prepare(`${NODE_SELECT} WHERE n.id = (SELECT node_id FROM node_macs WHERE mac = ?)`).get(mac) as
-      | NodeRow
-      | undefined;
+    const row = this.db
+      .prepare(`${NODE_SELECT} WHERE n.id = (SELECT node_id FROM node_macs WHERE mac = ?)`)
+      .get(mac) as NodeRow | undefined;
     return row && toNode(row);
   }
 
@@ -187,7 +187,10 @@ export class NodeStore {
   }
 
   countByState(): Record<string, number> {
-    const rows = this.db.prepare('SELECT state, count(*) AS n FROM nodes GROUP BY state').all() as { state: string; n: number }[];
+    const rows = this.db.prepare('SELECT state, count(*) AS n FROM nodes GROUP BY state').all() as {
+      state: string;
+      n: number;
+    }[];
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
@@ -219,7 +222,10 @@ export class NodeStore {
     return this.db.transaction(() => {
       const node = this.mustGet(idOrName);
       if (node.source === 'file') {
-        throw new InventoryError('conflict', `${describeOwner(node)} is managed by its inventory file: edit the file and reload`);
+        throw new InventoryError(
+          'conflict',
+          `${describeOwner(node)} is managed by its inventory file: edit the file and reload`,
+        );
       }
       const spec: NodeSpec = {
         name: node.name,
@@ -243,7 +249,10 @@ export class NodeStore {
     return this.db.transaction(() => {
       const node = this.mustGet(idOrName);
       if (node.source === 'file') {
-        throw new InventoryError('conflict', `${describeOwner(node)} is managed by its inventory file: remove it there and reload`);
+        throw new InventoryError(
+          'conflict',
+          `${describeOwner(node)} is managed by its inventory file: remove it there and reload`,
+        );
       }
       this.db.prepare('DELETE FROM nodes WHERE id = ?').run(node.id);
       return node;
@@ -281,7 +290,9 @@ export class NodeStore {
    */
   rearm(nodeId: number, at = Date.now()): void {
     this.db
-      .prepare("UPDATE nodes SET state = 'registered', state_since = ?, stages = ?, netboot = 1, token = ?, updated_at = ? WHERE id = ?")
+      .prepare(
+        "UPDATE nodes SET state = 'registered', state_since = ?, stages = ?, netboot = 1, token = ?, updated_at = ? WHERE id = ?",
+      )
       .run(at, JSON.stringify({ registered: at }), newNodeToken(), at, nodeId);
   }
 
@@ -323,13 +334,7 @@ export class NodeStore {
       .prepare(
         `UPDATE nodes SET profile = ?, labels = ?, bmc = ?, loader_file = ?, local_boot = ?, source = ?, source_file = ?, updated_at = ? WHERE id = ?`,
       )
-      .run(
-        ...specColumns(spec),
-        source,
-        sourceFile,
-        Date.now(),
-        id,
-      );
+      .run(...specColumns(spec), source, sourceFile, Date.now(), id);
     this.claimIp(id, spec.name, spec.ip ?? null);
     this.db.prepare('DELETE FROM node_macs WHERE node_id = ?').run(id);
     this.claimMacs(id, spec.name, macs);
@@ -344,7 +349,11 @@ export class NodeStore {
   private claimIp(id: number, name: string, ip: string | null): void {
     if (ip) {
       const other = this.db.prepare(`${NODE_SELECT} WHERE n.ip = ? AND n.id != ?`).get(ip, id) as NodeRow | undefined;
-      if (other) throw new InventoryError('conflict', `node ${name}: IP ${ip} is already reserved for ${describeOwner(toNode(other))}`);
+      if (other)
+        throw new InventoryError(
+          'conflict',
+          `node ${name}: IP ${ip} is already reserved for ${describeOwner(toNode(other))}`,
+        );
     }
     this.db.prepare('UPDATE nodes SET ip = ? WHERE id = ?').run(ip, id);
   }
@@ -372,7 +381,13 @@ export class NodeStore {
 
 /** profile, labels, bmc, loader_file, local_boot: the spec fields both INSERT and UPDATE write, in that order. */
 function specColumns(spec: NodeSpec): [string | null, string, string | null, string | null, string | null] {
-  return [spec.profile ?? null, JSON.stringify(spec.labels ?? {}), spec.bmc ? JSON.stringify(spec.bmc) : null, spec.loaderFile ?? null, spec.localBoot ?? null];
+  return [
+    spec.profile ?? null,
+    JSON.stringify(spec.labels ?? {}),
+    spec.bmc ? JSON.stringify(spec.bmc) : null,
+    spec.loaderFile ?? null,
+    spec.localBoot ?? null,
+  ];
 }
 
 function optional<K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } {

@@ -20,7 +20,10 @@ interface Located<T> {
 }
 
 function emptySummary(): SyncSummary {
-  return { profiles: { added: [], updated: [], removed: [] }, nodes: { added: [], updated: [], removed: [], adopted: [] } };
+  return {
+    profiles: { added: [], updated: [], removed: [] },
+    nodes: { added: [], updated: [], removed: [], adopted: [] },
+  };
 }
 
 /** Merge several files, refusing names, MACs and IPs defined twice. */
@@ -33,13 +36,15 @@ function merge(sources: InventorySource[]): { profiles: Located<Profile>[]; node
     src.inventory.profiles.forEach((p, i) => {
       const here = { value: p, where: `${src.file}:${src.lines.profiles[i] ?? '?'}` };
       const prev = profiles.get(p.name);
-      if (prev) throw new InventoryError('conflict', `profile ${p.name} is defined twice: ${prev.where} and ${here.where}`);
+      if (prev)
+        throw new InventoryError('conflict', `profile ${p.name} is defined twice: ${prev.where} and ${here.where}`);
       profiles.set(p.name, here);
     });
     src.inventory.nodes.forEach((n, i) => {
       const here = { value: n, where: `${src.file}:${src.lines.nodes[i] ?? '?'}` };
       const prev = nodes.get(n.name);
-      if (prev) throw new InventoryError('conflict', `node ${n.name} is defined twice: ${prev.where} and ${here.where}`);
+      if (prev)
+        throw new InventoryError('conflict', `node ${n.name} is defined twice: ${prev.where} and ${here.where}`);
       nodes.set(n.name, here);
       let normal: string[];
       try {
@@ -50,14 +55,20 @@ function merge(sources: InventorySource[]): { profiles: Located<Profile>[]; node
       for (const mac of normal) {
         const other = macs.get(mac);
         if (other) {
-          throw new InventoryError('conflict', `MAC ${mac} is claimed by node ${other.value.name} (${other.where}) and node ${n.name} (${here.where})`);
+          throw new InventoryError(
+            'conflict',
+            `MAC ${mac} is claimed by node ${other.value.name} (${other.where}) and node ${n.name} (${here.where})`,
+          );
         }
         macs.set(mac, here);
       }
       if (n.ip) {
         const other = ips.get(n.ip);
         if (other) {
-          throw new InventoryError('conflict', `IP ${n.ip} is reserved for node ${other.value.name} (${other.where}) and node ${n.name} (${here.where})`);
+          throw new InventoryError(
+            'conflict',
+            `IP ${n.ip} is reserved for node ${other.value.name} (${other.where}) and node ${n.name} (${here.where})`,
+          );
         }
         ips.set(n.ip, here);
       }
@@ -117,18 +128,12 @@ function upsertProfiles(db: Db, profiles: Located<Profile>[], source: 'file' | '
   const now = Date.now();
   for (const { value: p, where } of profiles) {
     const existing = db.prepare('SELECT spec, source, source_file FROM profiles WHERE name = ?').get(p.name) as
-      | { spec: string; source: string; source_file: string | null }
-      | undefined;
+      { spec: string; source: string; source_file: string | null } | undefined;
     const file = source === 'file' ? fileOf(where) : null;
     if (!existing) {
-      db.prepare('INSERT INTO profiles (name, spec, source, source_file, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-        p.name,
-        JSON.stringify(p),
-        source,
-        file,
-        now,
-        now,
-      );
+      db.prepare(
+        'INSERT INTO profiles (name, spec, source, source_file, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(p.name, JSON.stringify(p), source, file, now, now);
       summary.profiles.added.push(p.name);
       continue;
     }
@@ -137,7 +142,12 @@ function upsertProfiles(db: Db, profiles: Located<Profile>[], source: 'file' | '
       throw new InventoryError('conflict', `profile ${p.name} (${where}) is already managed by ${owner}`);
     }
     if (existing.spec !== JSON.stringify(p) || existing.source_file !== file) {
-      db.prepare('UPDATE profiles SET spec = ?, source_file = ?, updated_at = ? WHERE name = ?').run(JSON.stringify(p), file, now, p.name);
+      db.prepare('UPDATE profiles SET spec = ?, source_file = ?, updated_at = ? WHERE name = ?').run(
+        JSON.stringify(p),
+        file,
+        now,
+        p.name,
+      );
       summary.profiles.updated.push(p.name);
     }
   }
@@ -149,7 +159,9 @@ function upsertNodes(store: NodeStore, nodes: Located<NodeSpec>[], source: NodeS
     try {
       const existing = store.get(spec.name);
       if (!existing) {
-        const before = new Set(spec.macs.map((m) => store.findByMac(normalizeMacs([m], spec.name)[0]!)?.name).filter(Boolean));
+        const before = new Set(
+          spec.macs.map((m) => store.findByMac(normalizeMacs([m], spec.name)[0]!)?.name).filter(Boolean),
+        );
         store.insertNode(spec, source, file);
         summary.nodes.added.push(spec.name);
         if (before.size > 0) summary.nodes.adopted.push(...([...before] as string[]));

@@ -174,7 +174,11 @@ export class KubeClient implements KubeOps {
           await api.createNamespacedPodEviction({
             name: pod.metadata!.name!,
             namespace: pod.metadata!.namespace!,
-            body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod.metadata!.name!, namespace: pod.metadata!.namespace! } },
+            body: {
+              apiVersion: 'policy/v1',
+              kind: 'Eviction',
+              metadata: { name: pod.metadata!.name!, namespace: pod.metadata!.namespace! },
+            },
           });
           evicted.push(id);
           lastWord.set(id, 'evicted, still terminating');
@@ -188,7 +192,11 @@ export class KubeClient implements KubeOps {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        return { found: true, evicted, remaining: pods.map((p) => ({ pod: podName(p), reason: lastWord.get(podName(p)) ?? 'not evicted' })) };
+        return {
+          found: true,
+          evicted,
+          remaining: pods.map((p) => ({ pod: podName(p), reason: lastWord.get(podName(p)) ?? 'not evicted' })),
+        };
       }
       await sleep(Math.min(retryMs, left));
     }

@@ -25,7 +25,9 @@ export async function startKubeIntegration(deps: KubeIntegrationDeps): Promise<(
   const onTransition = (t: Transition) => {
     if (t.to === 'installing') {
       kube.deleteNode(t.node).then(
-        (deleted) => deleted && events.record(t.nodeId, 'kube.node-deleted', 'kubernetes', { kubeNode: t.node, why: 'install started' }),
+        (deleted) =>
+          deleted &&
+          events.record(t.nodeId, 'kube.node-deleted', 'kubernetes', { kubeNode: t.node, why: 'install started' }),
         (err) => {
           events.record(t.nodeId, 'kube.error', 'kubernetes', { action: 'delete Node', error: describeKubeError(err) });
           log.warn({ node: t.node, error: describeKubeError(err) }, 'kube: could not delete the stale Node');
@@ -34,8 +36,17 @@ export async function startKubeIntegration(deps: KubeIntegrationDeps): Promise<(
     }
     if (t.to === 'joined' || t.to === 'registered') {
       joinTokens.revoke({ id: t.nodeId, name: t.node }).then(
-        (n) => n > 0 && events.record(t.nodeId, 'kube.token-revoked', 'kubernetes', { count: n, why: t.to === 'joined' ? 'joined' : 'reimage' }),
-        (err) => log.warn({ node: t.node, error: describeKubeError(err) }, 'kube: could not revoke bootstrap tokens (they expire on their own)'),
+        (n) =>
+          n > 0 &&
+          events.record(t.nodeId, 'kube.token-revoked', 'kubernetes', {
+            count: n,
+            why: t.to === 'joined' ? 'joined' : 'reimage',
+          }),
+        (err) =>
+          log.warn(
+            { node: t.node, error: describeKubeError(err) },
+            'kube: could not revoke bootstrap tokens (they expire on their own)',
+          ),
       );
     }
   };

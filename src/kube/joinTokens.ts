@@ -44,7 +44,10 @@ export class JoinTokens {
       .createBootstrapToken(node.name, this.config.tokenTtlMinutes, this.now())
       .then((t) => {
         this.minted.set(node.id, { token: t.token, expiresAt: t.expiresAt });
-        this.log.info({ node: node.name, tokenId: t.id, expires: new Date(t.expiresAt).toISOString() }, 'kube: minted bootstrap token');
+        this.log.info(
+          { node: node.name, tokenId: t.id, expires: new Date(t.expiresAt).toISOString() },
+          'kube: minted bootstrap token',
+        );
         return t.token;
       })
       .finally(() => this.pending.delete(node.id));

@@ -21,7 +21,8 @@ function seen(e: NodeEvent): Seen | null {
     if (!sent) return null; // a request we did not answer is not progress
     return { what: `sent a DHCP boot offer${sent.file ? ` (${base(String(sent.file))})` : ''}`, at: e.ts, event: e };
   }
-  if (e.type === 'tftp.sent' || e.type === 'http.sent') return { what: `got ${base(String(d.file))}`, at: e.ts, event: e };
+  if (e.type === 'tftp.sent' || e.type === 'http.sent')
+    return { what: `got ${base(String(d.file))}`, at: e.ts, event: e };
   if (e.type === 'installer.config') return { what: `installer fetched ${base(String(d.file))}`, at: e.ts, event: e };
   if (e.type === 'callback') return { what: `called back "${String(d.stage)}"`, at: e.ts, event: e };
   if (e.type === 'kube.ready') return { what: 'Node Ready in Kubernetes', at: e.ts, event: e };
@@ -37,8 +38,10 @@ function likelyCause(state: NodeState, last: Seen | null, lastFile: Seen | null)
       const role = lastFile?.event.data.role;
       if (role === 'loader')
         return 'never fetched its script or boot config: check Secure Boot (unsigned loader refused) and the loader build; try loaderFile: snponly.efi for NIC hangs';
-      if (role === 'boot-config') return "never fetched the kernel: check the profile's kernel path and that the file exists under assets/";
-      if (role === 'kernel') return 'never fetched the initrd: check the initrd path, and the loader running out of memory on large initrds';
+      if (role === 'boot-config')
+        return "never fetched the kernel: check the profile's kernel path and that the file exists under assets/";
+      if (role === 'kernel')
+        return 'never fetched the initrd: check the initrd path, and the loader running out of memory on large initrds';
       return 'the installer never fetched its config: check the kernel command line (ip=dhcp, seed URL), and the console for a kernel panic or a missing NIC driver';
     }
     case 'installing':
@@ -60,7 +63,8 @@ export function explainStall(state: NodeState, seconds: number, events: NodeEven
   const observed = events.map(seen).filter((s): s is Seen => s !== null);
   const last = observed.at(-1) ?? null;
   // While booting, iPXE's own DHCP comes after the loader: the last file says more.
-  const lastFile = [...observed].reverse().find((s) => s.event.type === 'tftp.sent' || s.event.type === 'http.sent') ?? null;
+  const lastFile =
+    [...observed].reverse().find((s) => s.event.type === 'tftp.sent' || s.event.type === 'http.sent') ?? null;
   const anchor = state === 'booting' && lastFile ? lastFile : last;
   const head = `${state} for over ${seconds} s`;
   const cause = likelyCause(state, last, lastFile);

@@ -56,8 +56,18 @@ export interface ReimageResult {
   transition: Transition;
   kubernetes:
     | { managed: false; message: string }
-    | { managed: true; drained: boolean; found: boolean; evicted: string[]; remaining: { pod: string; reason: string }[]; message: string };
-  power: { requested: false; message: string } | { requested: true; ok: true; method: string; action: string } | { requested: true; ok: false; error: string };
+    | {
+        managed: true;
+        drained: boolean;
+        found: boolean;
+        evicted: string[];
+        remaining: { pod: string; reason: string }[];
+        message: string;
+      };
+  power:
+    | { requested: false; message: string }
+    | { requested: true; ok: true; method: string; action: string }
+    | { requested: true; ok: false; error: string };
 }
 
 export type ReimageErrorCode = 'conflict' | 'invalid';
@@ -91,7 +101,11 @@ const DIAGNOSIS_EVENTS = 50;
 function observationEvent(obs: Observation): { type: string; source: string; data: Record<string, unknown> } {
   switch (obs.kind) {
     case 'dhcp-offer':
-      return { type: 'dhcp.offer', source: 'dhcp', data: { mode: obs.mode, bootFile: obs.bootFile, client: obs.client, ...obs.details } };
+      return {
+        type: 'dhcp.offer',
+        source: 'dhcp',
+        data: { mode: obs.mode, bootFile: obs.bootFile, client: obs.client, ...obs.details },
+      };
     case 'file-served':
       return {
         type: `${obs.via}.sent`,
@@ -101,7 +115,11 @@ function observationEvent(obs: Observation): { type: string; source: string; dat
     case 'installer-config':
       return { type: 'installer.config', source: 'http', data: { file: obs.file, client: obs.client } };
     case 'callback':
-      return { type: 'callback', source: 'api', data: { stage: obs.stage, message: obs.message?.slice(0, MAX_MESSAGE) ?? null, client: obs.client } };
+      return {
+        type: 'callback',
+        source: 'api',
+        data: { stage: obs.stage, message: obs.message?.slice(0, MAX_MESSAGE) ?? null, client: obs.client },
+      };
     case 'node-ready':
       return { type: 'kube.ready', source: 'kubernetes', data: { kubeNode: obs.kubeNode } };
   }
@@ -131,7 +149,13 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
       let cause: number | undefined;
       if (!(obs.kind === 'dhcp-offer' && obs.recorded)) {
         const ev = observationEvent(obs);
-        cause = this.deps.events.record(fresh.id, ev.type, ev.source, { ...ev.data, outcome, ...(d.move ? {} : { note: d.note }) }, at).id;
+        cause = this.deps.events.record(
+          fresh.id,
+          ev.type,
+          ev.source,
+          { ...ev.data, outcome, ...(d.move ? {} : { note: d.note }) },
+          at,
+        ).id;
       }
       if (!d.move) return { node: fresh, outcome, state: fresh.state, transition: null };
       const transition = this.write(fresh, d.to, d.reason, at, { ...(cause ? { cause } : {}) });
@@ -175,7 +199,11 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
         // Only this run's evidence: what the node did before a reimage says nothing now.
         const recent = this.deps.events.latest(node.id, DIAGNOSIS_EVENTS).filter((e) => e.ts >= late.since);
         const why = explainStall(node.state, late.seconds, recent);
-        return this.write(node, 'failed', `timed out: ${why}`, now, { stage: node.state, timeout: late.budget, timeoutSeconds: late.seconds });
+        return this.write(node, 'failed', `timed out: ${why}`, now, {
+          stage: node.state,
+          timeout: late.budget,
+          timeoutSeconds: late.seconds,
+        });
       })();
       if (t) {
         this.deps.log.warn({ node: t.node, stage: t.from, reason: t.reason }, 'node timed out');
@@ -194,11 +222,17 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
    */
   async reimage(node: Node, opts: ReimageOptions = {}): Promise<ReimageResult> {
     if (node.source === 'discovered') {
-      throw new ReimageError('conflict', `${node.name} is a discovered machine: give it a profile (PATCH) to enrol it; there is nothing to reimage`);
+      throw new ReimageError(
+        'conflict',
+        `${node.name} is a discovered machine: give it a profile (PATCH) to enrol it; there is nothing to reimage`,
+      );
     }
     if (!node.profile) throw new ReimageError('conflict', `node ${node.name} has no profile: nothing to install`);
     if (opts.powerCycle && !node.bmc) {
-      throw new ReimageError('invalid', `node ${node.name} has no bmc: power-cycle it by hand, or add bmc: to its inventory entry`);
+      throw new ReimageError(
+        'invalid',
+        `node ${node.name} has no bmc: power-cycle it by hand, or add bmc: to its inventory entry`,
+      );
     }
 
     const kubernetes = await this.drain(node, !!opts.force);
@@ -207,14 +241,18 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
       const fresh = this.deps.nodes.byId(node.id);
       if (!fresh) throw new ReimageError('conflict', `node ${node.name} was deleted while it was being drained`);
       this.deps.nodes.rearm(fresh.id, at);
-      return this.stateEvent(fresh, 'registered', `reimage requested${opts.by ? ` by ${opts.by}` : ''}`, at, { reimage: true });
+      return this.stateEvent(fresh, 'registered', `reimage requested${opts.by ? ` by ${opts.by}` : ''}`, at, {
+        reimage: true,
+      });
     })();
     this.safeEmit('transition', transition);
     this.deps.log.info({ node: node.name, from: transition.from, by: opts.by }, 'node armed for reimage');
 
     let power: ReimageResult['power'] = {
       requested: false,
-      message: node.bmc ? 'not power-cycled: reboot it (or ask for a power cycle) to network boot' : 'no bmc: reboot the machine by hand to network boot',
+      message: node.bmc
+        ? 'not power-cycled: reboot it (or ask for a power cycle) to network boot'
+        : 'no bmc: reboot the machine by hand to network boot',
     };
     if (opts.powerCycle && node.bmc) power = await this.cycle(node, node.bmc);
     return { node: this.deps.nodes.byId(node.id)!, transition, kubernetes, power };
@@ -235,11 +273,28 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
     } catch (err) {
       const why = describeKubeError(err);
       this.deps.events.record(node.id, 'kube.drain', 'kubernetes', { ok: false, error: why, force });
-      if (!force) throw new ReimageError('conflict', `could not drain Node ${node.name}: ${why}; nothing changed (use force to reimage anyway)`);
-      return { managed: true, drained: false, found: false, evicted: [], remaining: [], message: `drain failed (${why}); reimaged anyway (force)` };
+      if (!force)
+        throw new ReimageError(
+          'conflict',
+          `could not drain Node ${node.name}: ${why}; nothing changed (use force to reimage anyway)`,
+        );
+      return {
+        managed: true,
+        drained: false,
+        found: false,
+        evicted: [],
+        remaining: [],
+        message: `drain failed (${why}); reimaged anyway (force)`,
+      };
     }
     const drained = result.remaining.length === 0;
-    this.deps.events.record(node.id, 'kube.drain', 'kubernetes', { ok: drained, found: result.found, evicted: result.evicted, remaining: result.remaining, force });
+    this.deps.events.record(node.id, 'kube.drain', 'kubernetes', {
+      ok: drained,
+      found: result.found,
+      evicted: result.evicted,
+      remaining: result.remaining,
+      force,
+    });
     if (!drained && !force) {
       const pods = result.remaining.map((r) => `${r.pod} (${r.reason})`).join(', ');
       throw new ReimageError(
@@ -252,20 +307,42 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
       : drained
         ? `cordoned and drained (${result.evicted.length} pods evicted); the Node object is deleted when the install starts`
         : `cordoned; ${result.remaining.length} pods not evicted, reimaged anyway (force); the Node object is deleted when the install starts`;
-    return { managed: true, drained, found: result.found, evicted: result.evicted, remaining: result.remaining, message };
+    return {
+      managed: true,
+      drained,
+      found: result.found,
+      evicted: result.evicted,
+      remaining: result.remaining,
+      message,
+    };
   }
 
   private async cycle(node: Node, bmc: Bmc): Promise<ReimageResult['power']> {
-    if (!this.deps.powerCycle) return { requested: true, ok: false, error: 'power control is not available in this daemon' };
+    if (!this.deps.powerCycle)
+      return { requested: true, ok: false, error: 'power control is not available in this daemon' };
     // Recorded before it is issued: the node's DHCP may arrive before the BMC answers.
-    this.deps.events.record(node.id, 'power.cycle', 'bmc', { type: bmc.type, address: bmc.address, phase: 'requested' });
+    this.deps.events.record(node.id, 'power.cycle', 'bmc', {
+      type: bmc.type,
+      address: bmc.address,
+      phase: 'requested',
+    });
     try {
       const r = await this.deps.powerCycle(bmc);
-      this.deps.events.record(node.id, 'power.cycle', 'bmc', { type: bmc.type, address: bmc.address, phase: 'done', action: r.action });
+      this.deps.events.record(node.id, 'power.cycle', 'bmc', {
+        type: bmc.type,
+        address: bmc.address,
+        phase: 'done',
+        action: r.action,
+      });
       return { requested: true, ok: true, method: r.method, action: r.action };
     } catch (err) {
       const error = (err as Error).message;
-      this.deps.events.record(node.id, 'power.cycle', 'bmc', { type: bmc.type, address: bmc.address, phase: 'failed', error });
+      this.deps.events.record(node.id, 'power.cycle', 'bmc', {
+        type: bmc.type,
+        address: bmc.address,
+        phase: 'failed',
+        error,
+      });
       this.deps.log.warn({ node: node.name, error }, 'power cycle failed');
       return { requested: true, ok: false, error };
     }
@@ -279,13 +356,31 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
     return this.stateEvent(node, to, reason, at, extra);
   }
 
-  private stateEvent(node: Node, to: NodeState, reason: string, at: number, extra: Record<string, unknown>): Transition {
+  private stateEvent(
+    node: Node,
+    to: NodeState,
+    reason: string,
+    at: number,
+    extra: Record<string, unknown>,
+  ): Transition {
     const ev = this.deps.events.record(node.id, 'state', 'lifecycle', { from: node.state, to, reason, ...extra }, at);
-    return { nodeId: node.id, node: node.name, from: node.state, to, at, reason, durationMs: Math.max(0, at - node.stateSince), eventId: ev.id };
+    return {
+      nodeId: node.id,
+      node: node.name,
+      from: node.state,
+      to,
+      at,
+      reason,
+      durationMs: Math.max(0, at - node.stateSince),
+      eventId: ev.id,
+    };
   }
 
   /** Subscribers run after the commit; one that throws must not undo or block the change. */
-  private safeEmit<K extends 'transition' | 'observed'>(name: K, ...args: K extends 'transition' ? [Transition] : [Observed]): void {
+  private safeEmit<K extends 'transition' | 'observed'>(
+    name: K,
+    ...args: K extends 'transition' ? [Transition] : [Observed]
+  ): void {
     for (const listener of this.listeners(name)) {
       try {
         (listener as (...a: unknown[]) => void)(...args);

@@ -57,7 +57,15 @@ export type Observation =
       /** The DHCP server already wrote the exchange (options in/out) to the timeline: add only the transition. */
       recorded?: boolean;
     }
-  | { kind: 'file-served'; via: 'tftp' | 'http'; role: FileRole; file: string; bytes: number; durationMs: number; client: string }
+  | {
+      kind: 'file-served';
+      via: 'tftp' | 'http';
+      role: FileRole;
+      file: string;
+      bytes: number;
+      durationMs: number;
+      client: string;
+    }
   /** user-data, meta-data, kickstart, preseed fetched with the node token */
   | { kind: 'installer-config'; file: string; client: string }
   | { kind: 'callback'; stage: CallbackStage; message?: string; client: string }
@@ -108,14 +116,19 @@ export function failedStage(node: MachineNode): NodeState | null {
 export function decide(node: MachineNode, obs: Observation): Decision {
   const to = evidenceOf(obs);
   const from = node.state;
-  if (from === 'discovered') return { move: false, outcome: 'ignored', note: 'discovered node: enrol it (give it a profile) first' };
+  if (from === 'discovered')
+    return { move: false, outcome: 'ignored', note: 'discovered node: enrol it (give it a profile) first' };
 
   if (obs.kind === 'node-ready' && from !== 'joined') {
     // A Ready Node before the install finished belongs to the machine's previous
     // life (it is deleted when the install starts); it says nothing about this run.
     const at = from === 'failed' ? failedStage(node) : from;
     if (at !== 'installed' && at !== 'joining') {
-      return { move: false, outcome: 'ignored', note: `a Ready Node while ${from} is left over from an earlier install` };
+      return {
+        move: false,
+        outcome: 'ignored',
+        note: `a Ready Node while ${from} is left over from an earlier install`,
+      };
     }
   }
 
@@ -129,7 +142,11 @@ export function decide(node: MachineNode, obs: Observation): Decision {
     const stuck = failedStage(node);
     const stuckRank = stuck ? RANK[stuck]! : -1;
     if (RANK[to]! <= stuckRank) {
-      return { move: false, outcome: 'stale', note: `failed in ${stuck}; evidence of ${to} does not undo that (reimage to retry)` };
+      return {
+        move: false,
+        outcome: 'stale',
+        note: `failed in ${stuck}; evidence of ${to} does not undo that (reimage to retry)`,
+      };
     }
     return { move: true, to, reason: `${describe(obs)}: got past ${stuck ?? 'the failure'} after failing` };
   }
@@ -137,7 +154,8 @@ export function decide(node: MachineNode, obs: Observation): Decision {
   const rankFrom = RANK[from]!;
   const rankTo = RANK[to]!;
   if (rankTo === rankFrom) return { move: false, outcome: 'repeat', note: `already ${from}` };
-  if (rankTo < rankFrom) return { move: false, outcome: 'stale', note: `${from} already; evidence of ${to} does not move it back` };
+  if (rankTo < rankFrom)
+    return { move: false, outcome: 'stale', note: `${from} already; evidence of ${to} does not move it back` };
   return { move: true, to, reason: describe(obs) };
 }
 

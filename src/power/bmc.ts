@@ -26,28 +26,54 @@ const DEFAULT_TIMEOUT_MS = 20_000;
 function password(bmc: Bmc, env: NodeJS.ProcessEnv): string {
   if (!bmc.passwordEnv) throw new PowerError(`BMC ${bmc.address}: no passwordEnv in the node's bmc settings`);
   const pw = env[bmc.passwordEnv];
-  if (pw === undefined) throw new PowerError(`BMC ${bmc.address}: environment variable ${bmc.passwordEnv} (bmc.passwordEnv) is not set in the daemon`);
+  if (pw === undefined)
+    throw new PowerError(
+      `BMC ${bmc.address}: environment variable ${bmc.passwordEnv} (bmc.passwordEnv) is not set in the daemon`,
+    );
   return pw;
 }
 
 export async function powerCycle(bmc: Bmc, opts: PowerOptions = {}): Promise<PowerResult> {
   const env = opts.env ?? process.env;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return bmc.type === 'ipmi' ? ipmiCycle(bmc, password(bmc, env), timeoutMs) : redfishRestart(bmc, password(bmc, env), timeoutMs);
+  return bmc.type === 'ipmi'
+    ? ipmiCycle(bmc, password(bmc, env), timeoutMs)
+    : redfishRestart(bmc, password(bmc, env), timeoutMs);
 }
 
 function ipmitool(bmc: Bmc, pw: string, command: string[], timeoutMs: number): Promise<{ ok: boolean; out: string }> {
   // -E: password from IPMI_PASSWORD; -N/-R: one-second tries, twice, so an unreachable BMC fails in seconds.
-  const args = ['-I', 'lanplus', '-H', bmc.address, ...(bmc.username ? ['-U', bmc.username] : []), '-E', '-N', '1', '-R', '2', ...command];
+  const args = [
+    '-I',
+    'lanplus',
+    '-H',
+    bmc.address,
+    ...(bmc.username ? ['-U', bmc.username] : []),
+    '-E',
+    '-N',
+    '1',
+    '-R',
+    '2',
+    ...command,
+  ];
   return new Promise((resolve, reject) => {
-    execFile('ipmitool', args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: pw }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return reject(new PowerError('ipmitool is not installed on the daemon host (apt-get install ipmitool)'));
-      }
-      const out = `${stderr}${stdout}`.trim().split('\n').filter(Boolean).slice(-2).join('; ');
-      if (err && err.killed) return resolve({ ok: false, out: `no answer within ${Math.round(timeoutMs / 1000)} s${out ? ` (${out})` : ''}` });
-      resolve({ ok: !err, out });
-    });
+    execFile(
+      'ipmitool',
+      args,
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: pw }, timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+          return reject(new PowerError('ipmitool is not installed on the daemon host (apt-get install ipmitool)'));
+        }
+        const out = `${stderr}${stdout}`.trim().split('\n').filter(Boolean).slice(-2).join('; ');
+        if (err && err.killed)
+          return resolve({
+            ok: false,
+            out: `no answer within ${Math.round(timeoutMs / 1000)} s${out ? ` (${out})` : ''}`,
+          });
+        resolve({ ok: !err, out });
+      },
+    );
   });
 }
 
@@ -68,7 +94,14 @@ interface HttpAnswer {
   body: string;
 }
 
-function redfishCall(base: URL, method: string, path: string, auth: string, body: unknown, deadline: number): Promise<HttpAnswer> {
+function redfishCall(
+  base: URL,
+  method: string,
+  path: string,
+  auth: string,
+  body: unknown,
+  deadline: number,
+): Promise<HttpAnswer> {
   const url = new URL(path, base);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -110,7 +143,9 @@ function parseJson<T>(text: string): T | undefined {
 
 /** Redfish errors carry their words in error.@Message.ExtendedInfo[0].Message or error.message. */
 function redfishMessage(a: HttpAnswer): string {
-  const e = parseJson<{ error?: { message?: string; '@Message.ExtendedInfo'?: { Message?: string }[] } }>(a.body)?.error;
+  const e = parseJson<{ error?: { message?: string; '@Message.ExtendedInfo'?: { Message?: string }[] } }>(
+    a.body,
+  )?.error;
   const words = e?.['@Message.ExtendedInfo']?.[0]?.Message ?? e?.message;
   return `HTTP ${a.status}${words ? `: ${words}` : ''}`;
 }
@@ -125,8 +160,16 @@ async function redfishRestart(bmc: Bmc, pw: string, timeoutMs: number): Promise<
     if (systems.status !== 200) throw new PowerError(`${where}: listing systems failed: ${redfishMessage(systems)}`);
     const member = parseJson<{ Members?: { '@odata.id'?: string }[] }>(systems.body)?.Members?.[0]?.['@odata.id'];
     if (!member) throw new PowerError(`${where}: /redfish/v1/Systems lists no system`);
-    const reset = await redfishCall(base, 'POST', `${member}/Actions/ComputerSystem.Reset`, auth, { ResetType: 'ForceRestart' }, deadline);
-    if (reset.status < 200 || reset.status > 299) throw new PowerError(`${where}: reset refused: ${redfishMessage(reset)}`);
+    const reset = await redfishCall(
+      base,
+      'POST',
+      `${member}/Actions/ComputerSystem.Reset`,
+      auth,
+      { ResetType: 'ForceRestart' },
+      deadline,
+    );
+    if (reset.status < 200 || reset.status > 299)
+      throw new PowerError(`${where}: reset refused: ${redfishMessage(reset)}`);
     return { method: 'redfish', action: `${member} ForceRestart` };
   } catch (err) {
     if (err instanceof PowerError) throw err;

@@ -1,7 +1,10 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 
 /** A string enum as plain JSON-schema `enum` (one clear error, unlike anyOf of consts). */
-export function StringEnum<const T extends readonly string[]>(values: T, opts: { default?: T[number]; description?: string } = {}) {
+export function StringEnum<const T extends readonly string[]>(
+  values: T,
+  opts: { default?: T[number]; description?: string } = {},
+) {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts });
 }
 
@@ -12,4 +15,7 @@ export function Strict<T extends Record<string, TSchema>>(props: T, opts: { desc
   return Type.Object(props, { additionalProperties: false, ...opts });
 }
 
-export const Labels = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][-A-Za-z0-9_./]{0,252}$' }), Type.String({ maxLength: 253 }));
+export const Labels = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9][-A-Za-z0-9_./]{0,252}$' }),
+  Type.String({ maxLength: 253 }),
+);

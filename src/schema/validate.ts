@@ -32,7 +32,12 @@ export function validate<S extends TSchema>(schema: S, value: unknown): Validate
 }
 
 export function dotted(path: (string | number)[]): string {
-  return path.length === 0 ? '(top level)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+  return path.length === 0
+    ? '(top level)'
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : p))
+        .join('.')
+        .replace(/\.\[/g, '[');
 }
 
 export function formatProblems(problems: ValidationProblem[]): string {

@@ -78,7 +78,10 @@ export class TransferPool {
     slot.worker.on('error', (err) => this.log.error({ err }, 'tftp worker crashed'));
     slot.worker.on('exit', (code) => {
       for (const resolve of slot.pending.values()) {
-        resolve({ outcome: { status: 'failed', bytes: 0, error: `tftp worker exited (${code})` }, counts: { packets: {}, sent: 0, resent: 0 } });
+        resolve({
+          outcome: { status: 'failed', bytes: 0, error: `tftp worker exited (${code})` },
+          counts: { packets: {}, sent: 0, resent: 0 },
+        });
       }
       slot.pending.clear();
       if (this.closing) return;

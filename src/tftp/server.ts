@@ -102,8 +102,20 @@ const CLOSE_WAIT_MS = 5000;
 
 function emptyDrops(): Record<DropReason, number> {
   const reasons: DropReason[] = [
-    'stranger', 'runt', 'malformed', 'badOpcode', 'duplicateAck', 'writeRefused', 'badMode', 'accessViolation',
-    'notFound', 'tooLarge', 'resolveError', 'busy', 'clientBusy', 'duplicateRequest',
+    'stranger',
+    'runt',
+    'malformed',
+    'badOpcode',
+    'duplicateAck',
+    'writeRefused',
+    'badMode',
+    'accessViolation',
+    'notFound',
+    'tooLarge',
+    'resolveError',
+    'busy',
+    'clientBusy',
+    'duplicateRequest',
   ];
   return Object.fromEntries(reasons.map((r) => [r, 0])) as Record<DropReason, number>;
 }
@@ -132,8 +144,15 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const log = opts.log.child({ module: 'tftp' });
 
   const stats: TftpStats = {
-    requests: 0, active: 0, transfersOk: 0, transfersFailed: 0, transfersAborted: 0,
-    bytesSent: 0, packetsSent: 0, packetsResent: 0, dropped: emptyDrops(),
+    requests: 0,
+    active: 0,
+    transfersOk: 0,
+    transfersFailed: 0,
+    transfersAborted: 0,
+    bytesSent: 0,
+    packetsSent: 0,
+    packetsResent: 0,
+    dropped: emptyDrops(),
   };
 
   // Keyed by the client's address:port (its TID), so a retransmitted RRQ does not
@@ -249,7 +268,15 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       base.blksize = n.blksize;
       base.windowsize = n.windowsize;
       const transfer = pool.run(
-        { peer, bindAddress: host, blksize: n.blksize, windowsize: n.windowsize, oack: n.oack, timeoutSeconds: n.timeoutSeconds, timing },
+        {
+          peer,
+          bindAddress: host,
+          blksize: n.blksize,
+          windowsize: n.windowsize,
+          oack: n.oack,
+          timeoutSeconds: n.timeoutSeconds,
+          timing,
+        },
         opened,
       );
       handle = null;
@@ -278,7 +305,13 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       stats.dropped[err.reason]++;
       if (!closed) socket.send(encodeError(err.code, err.message), peer.port, peer.address);
       log.info({ path: base.path, peer, error: err.message }, 'tftp request refused');
-      report({ ...base, node, status: 'refused', error: err.message, durationMs: Math.round(performance.now() - started) });
+      report({
+        ...base,
+        node,
+        status: 'refused',
+        error: err.message,
+        durationMs: Math.round(performance.now() - started),
+      });
     } finally {
       await handle?.close();
     }
@@ -298,7 +331,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       const st = await handle.stat();
       if (!st.isFile()) throw new Refusal(ERR.FILE_NOT_FOUND, 'file not found', 'notFound');
       if (mode === 'octet') return { handle, size: st.size };
-      if (st.size > NETASCII_MAX) throw new Refusal(ERR.NOT_DEFINED, 'file too large for netascii, use octet', 'tooLarge');
+      if (st.size > NETASCII_MAX)
+        throw new Refusal(ERR.NOT_DEFINED, 'file too large for netascii, use octet', 'tooLarge');
       const data = await handle.readFile();
       await handle.close();
       return { data: toNetascii(data) };

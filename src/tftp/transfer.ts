@@ -138,7 +138,8 @@ export class Transfer {
     }
     const p = decoded.packet;
     if (p.op === 'ack') this.onAck(p.block);
-    else if (p.op === 'error') this.finish({ status: 'aborted', bytes: this.bytes, error: `client error ${p.code}: ${p.message}` });
+    else if (p.op === 'error')
+      this.finish({ status: 'aborted', bytes: this.bytes, error: `client error ${p.code}: ${p.message}` });
     else counters.packet('badOpcode');
   }
 
@@ -205,7 +206,9 @@ export class Transfer {
         writeDataHeader(this.frame, o, b);
         bytes.copy(this.frame, o + 4, at, Math.min(at + blksize, bytes.length));
       }
-      this.noteSend(this.socket.sendSegments(this.peerIp, this.spec.peer.port, this.frame.subarray(0, length), segment));
+      this.noteSend(
+        this.socket.sendSegments(this.peerIp, this.spec.peer.port, this.frame.subarray(0, length), segment),
+      );
       const resent = Math.max(0, Math.min(this.sent, last) - first + 1);
       this.sent = Math.max(this.sent, last);
       this.spec.counters.sent(last - first + 1, resent);

@@ -12,8 +12,7 @@ export type WireSpec = Omit<TransferSpec, 'source' | 'counters'>;
 export type WireSource = { data: Uint8Array } | { handle: FileHandle; size: number };
 
 export type ToWorker =
-  | { type: 'start'; id: number; spec: WireSpec; source: WireSource }
-  | { type: 'abort'; id: number; reason: string };
+  { type: 'start'; id: number; spec: WireSpec; source: WireSource } | { type: 'abort'; id: number; reason: string };
 
 export interface TransferCounts {
   packets: Partial<Record<PacketEvent, number>>;
@@ -36,7 +35,9 @@ port.on('message', (msg: ToWorker) => {
 async function run(id: number, wire: WireSpec, from: WireSource): Promise<void> {
   const counts: TransferCounts = { packets: {}, sent: 0, resent: 0 };
   const source: ByteSource =
-    'data' in from ? memorySource(Buffer.from(from.data.buffer, from.data.byteOffset, from.data.byteLength)) : fileSource(from.handle, from.size);
+    'data' in from
+      ? memorySource(Buffer.from(from.data.buffer, from.data.byteOffset, from.data.byteLength))
+      : fileSource(from.handle, from.size);
   let outcome: Outcome;
   try {
     const transfer = Transfer.start({

@@ -8,7 +8,13 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   return inProcessApp(t, {
     profiles: [EXAMPLE_PROFILE],
     nodes: [
-      { name: 'worker-01', macs: ['52:54:00:00:00:01'], ip: '198.18.0.21', profile: 'ubuntu-worker', labels: { rack: 'r1' } },
+      {
+        name: 'worker-01',
+        macs: ['52:54:00:00:00:01'],
+        ip: '198.18.0.21',
+        profile: 'ubuntu-worker',
+        labels: { rack: 'r1' },
+      },
       { name: 'worker-02', macs: ['52:54:00:00:00:02'], profile: 'ubuntu-worker', labels: { rack: 'r2' } },
     ],
   });
@@ -21,7 +27,10 @@ t.test('auth: 401 without a token, 403 for a read token on writes', async (t) =>
   t.same(Object.keys(anon.body).sort(), ['error', 'message']);
   t.equal((await call('GET', '/api/v1/nodes', { token: 'wrong-token-wrong-token' })).status, 401);
   t.equal((await call('GET', '/api/v1/nodes', { token: TOKENS.read })).status, 200);
-  const denied = await call('POST', '/api/v1/nodes', { token: TOKENS.read, body: { name: 'x', macs: ['52:54:00:00:00:99'] } });
+  const denied = await call('POST', '/api/v1/nodes', {
+    token: TOKENS.read,
+    body: { name: 'x', macs: ['52:54:00:00:00:99'] },
+  });
   t.equal(denied.status, 403);
   t.match(denied.body.message, /scope read; this needs admin/);
   t.equal((await call('GET', '/healthz')).status, 200, 'health needs no token');
@@ -30,13 +39,25 @@ t.test('auth: 401 without a token, 403 for a read token on writes', async (t) =>
 t.test('list with filters; get by name or any MAC spelling', async (t) => {
   const { call } = await setup(t);
   const all = await call('GET', '/api/v1/nodes', { token: TOKENS.read });
-  t.same(all.body.nodes.map((n: { name: string }) => n.name), ['worker-01', 'worker-02']);
+  t.same(
+    all.body.nodes.map((n: { name: string }) => n.name),
+    ['worker-01', 'worker-02'],
+  );
   const r2 = await call('GET', '/api/v1/nodes?label=rack=r2', { token: TOKENS.read });
-  t.same(r2.body.nodes.map((n: { name: string }) => n.name), ['worker-02']);
+  t.same(
+    r2.body.nodes.map((n: { name: string }) => n.name),
+    ['worker-02'],
+  );
   t.same((await call('GET', '/api/v1/nodes?state=joined', { token: TOKENS.read })).body.nodes, []);
   t.equal((await call('GET', '/api/v1/nodes?state=bogus', { token: TOKENS.read })).status, 400);
   t.equal((await call('GET', '/api/v1/nodes?label=norack', { token: TOKENS.read })).status, 400);
-  for (const id of ['worker-01', '52:54:00:00:00:01', '52-54-00-00-00-01', '525400000001', '52:54:00:00:00:01'.toUpperCase()]) {
+  for (const id of [
+    'worker-01',
+    '52:54:00:00:00:01',
+    '52-54-00-00-00-01',
+    '525400000001',
+    '52:54:00:00:00:01'.toUpperCase(),
+  ]) {
     const one = await call('GET', `/api/v1/nodes/${encodeURIComponent(id)}`, { token: TOKENS.read });
     t.equal(one.body.name, 'worker-01', id);
   }
@@ -57,25 +78,51 @@ t.test('create, patch, delete; bad input is a 4xx with a message', async (t) => 
   t.same(created.body.macs, ['52:54:00:aa:00:01']);
   t.equal(created.body.source, 'api');
 
-  const badMac = await call('POST', '/api/v1/nodes', { token: TOKENS.admin, body: { name: 'api-02', macs: ['52:54:00:zz:00:01'] } });
+  const badMac = await call('POST', '/api/v1/nodes', {
+    token: TOKENS.admin,
+    body: { name: 'api-02', macs: ['52:54:00:zz:00:01'] },
+  });
   t.equal(badMac.status, 400);
   t.match(badMac.body.message, /macs\/0|macs\.0|macs/);
-  const unknownKey = await call('POST', '/api/v1/nodes', { token: TOKENS.admin, body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], colour: 'red' } });
+  const unknownKey = await call('POST', '/api/v1/nodes', {
+    token: TOKENS.admin,
+    body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], colour: 'red' },
+  });
   t.equal(unknownKey.status, 400);
   t.match(unknownKey.body.message, /colour: unknown key/);
-  const noProfile = await call('POST', '/api/v1/nodes', { token: TOKENS.admin, body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], profile: 'nope' } });
+  const noProfile = await call('POST', '/api/v1/nodes', {
+    token: TOKENS.admin,
+    body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], profile: 'nope' },
+  });
   t.equal(noProfile.status, 400);
   t.match(noProfile.body.message, /profile nope does not exist/);
-  const dupMac = await call('POST', '/api/v1/nodes', { token: TOKENS.admin, body: { name: 'api-02', macs: ['52:54:00:00:00:01'] } });
+  const dupMac = await call('POST', '/api/v1/nodes', {
+    token: TOKENS.admin,
+    body: { name: 'api-02', macs: ['52:54:00:00:00:01'] },
+  });
   t.equal(dupMac.status, 409);
   t.match(dupMac.body.message, /already belongs to node worker-01 \(.*main\.yaml\)/);
-  const dupIp = await call('POST', '/api/v1/nodes', { token: TOKENS.admin, body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], ip: '198.18.0.21' } });
+  const dupIp = await call('POST', '/api/v1/nodes', {
+    token: TOKENS.admin,
+    body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], ip: '198.18.0.21' },
+  });
   t.equal(dupIp.status, 409);
   t.match(dupIp.body.message, /IP 198\.18\.0\.21 is already reserved for node worker-01/);
-  t.equal((await call('POST', '/api/v1/nodes', { token: TOKENS.admin, body: { name: 'Bad Name', macs: ['52:54:00:00:aa:02'] } })).status, 400);
+  t.equal(
+    (
+      await call('POST', '/api/v1/nodes', {
+        token: TOKENS.admin,
+        body: { name: 'Bad Name', macs: ['52:54:00:00:aa:02'] },
+      })
+    ).status,
+    400,
+  );
   t.equal((await call('POST', '/api/v1/nodes', { token: TOKENS.admin, body: { name: 'x', macs: [] } })).status, 400);
 
-  const patched = await call('PATCH', '/api/v1/nodes/52:54:00:aa:00:01', { token: TOKENS.admin, body: { labels: { rack: 'r9' }, ip: null } });
+  const patched = await call('PATCH', '/api/v1/nodes/52:54:00:aa:00:01', {
+    token: TOKENS.admin,
+    body: { labels: { rack: 'r9' }, ip: null },
+  });
   t.equal(patched.status, 200);
   t.same(patched.body.labels, { rack: 'r9' });
   t.equal(patched.body.ip, null);
@@ -106,24 +153,37 @@ t.test('reload: a broken file is refused and every node kept', async (t) => {
   t.equal(empty.status, 400);
   t.match(empty.body.message, /main\.yaml: file is empty/);
   const list = await call('GET', '/api/v1/nodes', { token: TOKENS.read });
-  t.same(list.body.nodes.map((n: { name: string }) => n.name), ['worker-01', 'worker-02', 'worker-03']);
+  t.same(
+    list.body.nodes.map((n: { name: string }) => n.name),
+    ['worker-01', 'worker-02', 'worker-03'],
+  );
   t.equal((await call('POST', '/api/v1/inventory/reload', { token: TOKENS.read })).status, 403);
 });
 
 t.test('import and profiles', async (t) => {
   const { call } = await setup(t);
-  const content = 'profiles:\n  - name: rocky\n    kernel: rocky/vmlinuz\n    loader: pxelinux\nnodes:\n  - name: imp-01\n    macs: ["52:54:00:00:bb:01"]\n    profile: rocky\n';
-  const res = await call('POST', '/api/v1/inventory/import', { token: TOKENS.admin, body: { files: [{ name: 'batch.yaml', content }] } });
+  const content =
+    'profiles:\n  - name: rocky\n    kernel: rocky/vmlinuz\n    loader: pxelinux\nnodes:\n  - name: imp-01\n    macs: ["52:54:00:00:bb:01"]\n    profile: rocky\n';
+  const res = await call('POST', '/api/v1/inventory/import', {
+    token: TOKENS.admin,
+    body: { files: [{ name: 'batch.yaml', content }] },
+  });
   t.equal(res.status, 200);
   t.same(res.body.nodes.added, ['imp-01']);
-  const bad = await call('POST', '/api/v1/inventory/import', { token: TOKENS.admin, body: { files: [{ name: 'bad.yaml', content: 'nodes:\n  - name: x\n' }] } });
+  const bad = await call('POST', '/api/v1/inventory/import', {
+    token: TOKENS.admin,
+    body: { files: [{ name: 'bad.yaml', content: 'nodes:\n  - name: x\n' }] },
+  });
   t.equal(bad.status, 400);
   t.match(bad.body.message, /bad\.yaml:2: nodes\[0\]\.macs: is required/);
   const profiles = await call('GET', '/api/v1/profiles', { token: TOKENS.read });
-  t.same(profiles.body.profiles.map((p: { profile: { name: string }; source: string }) => [p.profile.name, p.source]), [
-    ['rocky', 'api'],
-    ['ubuntu-worker', 'file'],
-  ]);
+  t.same(
+    profiles.body.profiles.map((p: { profile: { name: string }; source: string }) => [p.profile.name, p.source]),
+    [
+      ['rocky', 'api'],
+      ['ubuntu-worker', 'file'],
+    ],
+  );
   t.equal(profiles.body.profiles[0].profile.localBoot, 'exit', 'defaults filled');
 });
 
@@ -133,13 +193,27 @@ t.test('events timeline and OpenAPI docs', async (t) => {
   ctx.events.record(node.id, 'dhcp.offer', 'dhcp', { file: 'undionly.kpxe' });
   ctx.events.record(node.id, 'tftp.sent', 'tftp', { file: 'undionly.kpxe', bytes: 70000 });
   const ev = await call('GET', '/api/v1/nodes/worker-01/events', { token: TOKENS.read });
-  t.same(ev.body.events.map((e: { type: string }) => e.type), ['dhcp.offer', 'tftp.sent']);
-  const after = await call('GET', `/api/v1/nodes/worker-01/events?after=${ev.body.events[0].id}`, { token: TOKENS.read });
-  t.same(after.body.events.map((e: { type: string }) => e.type), ['tftp.sent']);
+  t.same(
+    ev.body.events.map((e: { type: string }) => e.type),
+    ['dhcp.offer', 'tftp.sent'],
+  );
+  const after = await call('GET', `/api/v1/nodes/worker-01/events?after=${ev.body.events[0].id}`, {
+    token: TOKENS.read,
+  });
+  t.same(
+    after.body.events.map((e: { type: string }) => e.type),
+    ['tftp.sent'],
+  );
   const docs = await call('GET', '/docs');
   t.equal(docs.status, 200);
   t.match(docs.body.openapi, /^3\./);
-  for (const p of ['/api/v1/nodes', '/api/v1/nodes/{id}', '/api/v1/nodes/{id}/events', '/api/v1/profiles', '/api/v1/inventory/reload']) {
+  for (const p of [
+    '/api/v1/nodes',
+    '/api/v1/nodes/{id}',
+    '/api/v1/nodes/{id}/events',
+    '/api/v1/profiles',
+    '/api/v1/inventory/reload',
+  ]) {
     t.ok(docs.body.paths[p], `documents ${p}`);
   }
   t.ok(docs.body.paths['/api/v1/nodes'].post.requestBody, 'request schema documented');

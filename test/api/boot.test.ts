@@ -16,8 +16,23 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
     t,
     {
       profiles: [
-        { name: 'ubuntu', loader: 'ipxe', kernel: 'ubuntu/vmlinuz', initrd: ['ubuntu/initrd'], cmdline: 'ip=dhcp autoinstall ds=nocloud-net;s={{urls.seed}}', installer: 'cloud-init' },
-        { name: 'rocky', loader: 'pxelinux', kernel: 'rocky/vmlinuz', initrd: ['rocky/initrd.img'], cmdline: 'inst.ks={{urls.kickstart}}', installer: 'kickstart', localBoot: 'http-404' },
+        {
+          name: 'ubuntu',
+          loader: 'ipxe',
+          kernel: 'ubuntu/vmlinuz',
+          initrd: ['ubuntu/initrd'],
+          cmdline: 'ip=dhcp autoinstall ds=nocloud-net;s={{urls.seed}}',
+          installer: 'cloud-init',
+        },
+        {
+          name: 'rocky',
+          loader: 'pxelinux',
+          kernel: 'rocky/vmlinuz',
+          initrd: ['rocky/initrd.img'],
+          cmdline: 'inst.ks={{urls.kickstart}}',
+          installer: 'kickstart',
+          localBoot: 'http-404',
+        },
       ],
       nodes: [
         { name: 'worker-01', macs: ['52:54:00:00:00:01'], profile: 'ubuntu' },
@@ -30,13 +45,22 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
       writeFileSync(join(assets, 'ubuntu/vmlinuz'), kernel);
       writeFileSync(join(ws.root, 'secret.txt'), 'outside the root');
       symlinkSync(join(ws.root, 'secret.txt'), join(assets, 'escape'));
-      return { assets, advertise: '198.18.0.1', kubernetes: { apiServerEndpoint: '198.18.0.10:6443', joinToken: JOIN, caCertHashes: [HASH] } };
+      return {
+        assets,
+        advertise: '198.18.0.1',
+        kubernetes: { apiServerEndpoint: '198.18.0.10:6443', joinToken: JOIN, caCertHashes: [HASH] },
+      };
     },
   );
   const { ctx } = p;
   const get = async (url: string, headers: Record<string, string> = {}) => {
     const res = await p.call('GET', url, { headers });
-    return { status: res.status, body: typeof res.body === 'string' ? res.body : JSON.stringify(res.body), raw: res.raw, headers: res.headers };
+    return {
+      status: res.status,
+      body: typeof res.body === 'string' ? res.body : JSON.stringify(res.body),
+      raw: res.raw,
+      headers: res.headers,
+    };
   };
   /** What the lifecycle does on `installed` / on reimage, done directly. */
   const setInstalled = (name: string, installed: boolean) => {
@@ -77,7 +101,10 @@ t.test('every file served lands on the node timeline and moves it along', async 
   ]);
   t.equal(ctx.nodes.get('worker-01')!.state, 'booting');
   await get(`/n/${token('worker-01')}/user-data`);
-  t.same(ctx.events.list(id, { type: 'installer.config' }).map((e) => e.data.file), ['user-data']);
+  t.same(
+    ctx.events.list(id, { type: 'installer.config' }).map((e) => e.data.file),
+    ['user-data'],
+  );
   t.equal(ctx.nodes.get('worker-01')!.state, 'installing');
   t.same(ctx.events.list(ctx.nodes.get('worker-02')!.id, { type: 'http.sent' }), [], 'nothing on another node');
 });
@@ -89,11 +116,19 @@ t.test('installer files: only with the right token, only while provisioning', as
   t.equal(ud.status, 200);
   t.match(ud.headers['content-type'], /yaml/);
   const doc = parseYaml(ud.body);
-  t.match(doc.autoinstall['user-data'].write_files[1].content, `kubeadm join 198.18.0.10:6443 --token ${JOIN} --discovery-token-ca-cert-hash ${HASH}`);
+  t.match(
+    doc.autoinstall['user-data'].write_files[1].content,
+    `kubeadm join 198.18.0.10:6443 --token ${JOIN} --discovery-token-ca-cert-hash ${HASH}`,
+  );
   t.equal((await get(`/n/${tok}/meta-data`)).status, 200);
   t.equal((await get(`/n/${tok}/network-config`)).status, 200);
 
-  for (const bad of [`/n/wrong-token/user-data`, `/n/${tok}/kickstart`, `/n/${tok}/etc-passwd`, `/n/${token('worker-02')}/user-data`]) {
+  for (const bad of [
+    `/n/wrong-token/user-data`,
+    `/n/${tok}/kickstart`,
+    `/n/${tok}/etc-passwd`,
+    `/n/${token('worker-02')}/user-data`,
+  ]) {
     const res = await get(bad);
     t.equal(res.status, 404, bad.replace(tok, 'TOKEN'));
     t.equal(res.body, 'not found\n', 'serves nothing');
@@ -144,7 +179,10 @@ t.test('explain: every stage, secrets masked, nothing recorded', async (t) => {
   const call = (url: string) => request('GET', url, { token: TOKENS.read });
   const e = await call('/api/v1/nodes/worker-01/explain?arch=uefi');
   t.equal(e.status, 200);
-  t.same(e.body.stages.map((s: { stage: string }) => s.stage), ['dhcp', 'loader', 'loader-config', 'kernel', 'installer']);
+  t.same(
+    e.body.stages.map((s: { stage: string }) => s.stage),
+    ['dhcp', 'loader', 'loader-config', 'kernel', 'installer'],
+  );
   t.match(e.body.stages[0], { file: 'ipxe.efi' });
   const text = JSON.stringify(e.body);
   t.notMatch(text, JOIN);

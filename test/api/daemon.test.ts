@@ -9,9 +9,15 @@ import { api, CLI, EXAMPLE_PROFILE, startDaemonProcess, TOKENS, workspace } from
 
 const execFileP = promisify(execFile);
 
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 20_000 });
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+      timeout: 20_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -22,8 +28,20 @@ async function cli(args: string[], env: Record<string, string>): Promise<{ code:
 const inventory = {
   profiles: [EXAMPLE_PROFILE],
   nodes: [
-    { name: 'worker-01', macs: ['52:54:00:00:00:01'], ip: '198.18.0.21', profile: 'ubuntu-worker', labels: { rack: 'r1' } },
-    { name: 'worker-02', macs: ['52:54:00:00:00:02'], ip: '198.18.0.22', profile: 'ubuntu-worker', labels: { rack: 'r1' } },
+    {
+      name: 'worker-01',
+      macs: ['52:54:00:00:00:01'],
+      ip: '198.18.0.21',
+      profile: 'ubuntu-worker',
+      labels: { rack: 'r1' },
+    },
+    {
+      name: 'worker-02',
+      macs: ['52:54:00:00:00:02'],
+      ip: '198.18.0.22',
+      profile: 'ubuntu-worker',
+      labels: { rack: 'r1' },
+    },
     { name: 'worker-03', macs: ['52:54:00:00:00:03'], profile: 'ubuntu-worker', labels: { rack: 'r2' } },
   ],
 };
@@ -51,25 +69,45 @@ t.test('serve: inventory over the API, auth, writes, SIGHUP with a broken file, 
 
   const list = await api(d.url, 'GET', '/api/v1/nodes', { token: TOKENS.read });
   t.equal(list.status, 200);
-  t.same(list.body.nodes.map((n: { name: string }) => n.name), ['worker-01', 'worker-02', 'worker-03']);
+  t.same(
+    list.body.nodes.map((n: { name: string }) => n.name),
+    ['worker-01', 'worker-02', 'worker-03'],
+  );
   t.equal((await api(d.url, 'GET', '/api/v1/nodes')).status, 401);
-  t.equal((await api(d.url, 'POST', '/api/v1/nodes', { token: TOKENS.read, body: { name: 'api-01', macs: ['52:54:00:00:0a:01'] } })).status, 403);
+  t.equal(
+    (
+      await api(d.url, 'POST', '/api/v1/nodes', {
+        token: TOKENS.read,
+        body: { name: 'api-01', macs: ['52:54:00:00:0a:01'] },
+      })
+    ).status,
+    403,
+  );
   const created = await api(d.url, 'POST', '/api/v1/nodes', {
     token: TOKENS.admin,
     body: { name: 'api-01', macs: ['52:54:00:00:0A:01'], profile: 'ubuntu-worker', labels: { rack: 'r3' } },
   });
   t.equal(created.status, 201);
-  const badMac = await api(d.url, 'POST', '/api/v1/nodes', { token: TOKENS.admin, body: { name: 'api-02', macs: ['52:54:00:00:0a'] } });
+  const badMac = await api(d.url, 'POST', '/api/v1/nodes', {
+    token: TOKENS.admin,
+    body: { name: 'api-02', macs: ['52:54:00:00:0a'] },
+  });
   t.equal(badMac.status, 400);
   t.match(badMac.body, { error: 'bad_request', message: /macs/ });
 
   // A half-written file (an editor crashed mid-save) and a SIGHUP: refused, nothing lost.
-  ws.writeInventory('rack.yaml', 'profiles:\n  - name: ubuntu-worker\n    kernel: ubuntu/vmlinuz\nnodes:\n  - name: worker-01\n    macs: ["52:54:00:00:00:01"\n');
+  ws.writeInventory(
+    'rack.yaml',
+    'profiles:\n  - name: ubuntu-worker\n    kernel: ubuntu/vmlinuz\nnodes:\n  - name: worker-01\n    macs: ["52:54:00:00:00:01"\n',
+  );
   d.proc.kill('SIGHUP');
   const refused = await d.waitForLog((l) => l.msg === 'inventory refused; database unchanged');
   t.match(String(refused.err), /rack\.yaml:\d+: not valid YAML/);
   const after = await api(d.url, 'GET', '/api/v1/nodes', { token: TOKENS.read });
-  t.same(after.body.nodes.map((n: { name: string }) => n.name), ['api-01', 'worker-01', 'worker-02', 'worker-03']);
+  t.same(
+    after.body.nodes.map((n: { name: string }) => n.name),
+    ['api-01', 'worker-01', 'worker-02', 'worker-03'],
+  );
   const viaApi = await api(d.url, 'POST', '/api/v1/inventory/reload', { token: TOKENS.admin });
   t.equal(viaApi.status, 400);
 
@@ -78,7 +116,10 @@ t.test('serve: inventory over the API, auth, writes, SIGHUP with a broken file, 
   t.equal(await d.stop('SIGTERM'), 0, 'clean exit on SIGTERM');
   d = await startDaemonProcess(t, config);
   const restarted = await api(d.url, 'GET', '/api/v1/nodes', { token: TOKENS.read });
-  t.same(restarted.body.nodes.map((n: { name: string }) => n.name), ['api-01', 'worker-01', 'worker-02']);
+  t.same(
+    restarted.body.nodes.map((n: { name: string }) => n.name),
+    ['api-01', 'worker-01', 'worker-02'],
+  );
   const apiNode = await api(d.url, 'GET', '/api/v1/nodes/52-54-00-00-0a-01', { token: TOKENS.read });
   t.match(apiNode.body, { name: 'api-01', source: 'api', labels: { rack: 'r3' }, profile: 'ubuntu-worker' });
   t.equal(await d.stop('SIGINT'), 0, 'clean exit on SIGINT');
@@ -95,7 +136,10 @@ t.test('CLI: nodes, node, import against a running daemon', async (t) => {
   t.match(nodes.stdout, /^NAME\s+STATE\s+AGE\s+PROFILE\s+IP\s+MACS\s+SOURCE/);
   t.match(nodes.stdout, /worker-01\s+registered\s+\S+\s+ubuntu-worker\s+198\.18\.0\.21\s+52:54:00:00:00:01\s+file/);
   const r2 = await cli(['nodes', '--label', 'rack=r2', '--json'], env);
-  t.same(JSON.parse(r2.stdout).map((n: { name: string }) => n.name), ['worker-03']);
+  t.same(
+    JSON.parse(r2.stdout).map((n: { name: string }) => n.name),
+    ['worker-03'],
+  );
 
   const one = await cli(['node', '52-54-00-00-00-02'], env);
   t.equal(one.code, 0);
@@ -107,7 +151,10 @@ t.test('CLI: nodes, node, import against a running daemon', async (t) => {
 
   const dir = join(ws.root, 'to-import');
   mkdirSync(dir);
-  writeFileSync(join(dir, 'batch.yaml'), 'nodes:\n  - name: batch-01\n    macs: ["52:54:00:00:0b:01"]\n    profile: ubuntu-worker\n');
+  writeFileSync(
+    join(dir, 'batch.yaml'),
+    'nodes:\n  - name: batch-01\n    macs: ["52:54:00:00:0b:01"]\n    profile: ubuntu-worker\n',
+  );
   const imp = await cli(['import', dir], env);
   t.equal(imp.code, 0, imp.stderr);
   t.match(imp.stdout, /nodes: added batch-01/);
@@ -134,7 +181,11 @@ t.test('no configured tokens: an admin token is generated into dataDir, 0600', a
   const token = readFileSync(tokenFile, 'utf8').trim();
   t.equal((await api(d.url, 'GET', '/api/v1/nodes', { token })).status, 200);
   t.equal((await api(d.url, 'GET', '/api/v1/nodes')).status, 401);
-  const viaFile = await cli(['nodes', '--json'], { RACKJOIN_URL: d.url, RACKJOIN_TOKEN_FILE: tokenFile, RACKJOIN_TOKEN: '' });
+  const viaFile = await cli(['nodes', '--json'], {
+    RACKJOIN_URL: d.url,
+    RACKJOIN_TOKEN_FILE: tokenFile,
+    RACKJOIN_TOKEN: '',
+  });
   t.equal(JSON.parse(viaFile.stdout).length, 3);
   t.notMatch(d.logs.map((l) => JSON.stringify(l)).join('\n'), token, 'the generated token is not logged');
 });

@@ -8,7 +8,12 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   return inProcessApp(t, {
     profiles: [EXAMPLE_PROFILE],
     nodes: [
-      { name: 'worker-01', macs: ['52:54:00:00:00:01'], profile: 'ubuntu-worker', bmc: { type: 'redfish', address: 'http://127.0.0.1:9', passwordEnv: 'RJ_TEST_BMC_PW' } },
+      {
+        name: 'worker-01',
+        macs: ['52:54:00:00:00:01'],
+        profile: 'ubuntu-worker',
+        bmc: { type: 'redfish', address: 'http://127.0.0.1:9', passwordEnv: 'RJ_TEST_BMC_PW' },
+      },
       { name: 'worker-02', macs: ['52:54:00:00:00:02'], profile: 'ubuntu-worker' },
     ],
   });
@@ -26,11 +31,21 @@ t.test('callback: the node token moves the node; a wrong token or a bad body cha
   t.equal(ctx.nodes.get('worker-01')!.state, 'registered');
   t.same(ctx.events.list(ctx.nodes.get('worker-01')!.id), [], 'refused callbacks leave no trace on the node');
 
-  const ok = await call('POST', `/api/v1/callback/${token}`, { body: { stage: 'installing', message: 'subiquity started' } });
+  const ok = await call('POST', `/api/v1/callback/${token}`, {
+    body: { stage: 'installing', message: 'subiquity started' },
+  });
   t.same(ok.body, { node: 'worker-01', state: 'installing', outcome: 'advanced' });
   t.same((await call('POST', `/api/v1/callback/${token}`, { body: { stage: 'installing' } })).body.outcome, 'repeat');
-  t.same((await call('POST', `/api/v1/callback/${token}`, { body: { stage: 'installed' } })).body, { node: 'worker-01', state: 'installed', outcome: 'advanced' });
-  t.same((await call('POST', `/api/v1/callback/${token}`, { body: { stage: 'installing' } })).body, { node: 'worker-01', state: 'installed', outcome: 'stale' });
+  t.same((await call('POST', `/api/v1/callback/${token}`, { body: { stage: 'installed' } })).body, {
+    node: 'worker-01',
+    state: 'installed',
+    outcome: 'advanced',
+  });
+  t.same((await call('POST', `/api/v1/callback/${token}`, { body: { stage: 'installing' } })).body, {
+    node: 'worker-01',
+    state: 'installed',
+    outcome: 'stale',
+  });
   const cb = ctx.events.list(ctx.nodes.get('worker-01')!.id, { type: 'callback' })[0]!;
   t.match(cb.data, { stage: 'installing', message: 'subiquity started', client: '127.0.0.1' });
   t.notOk(logs().includes(token), 'the node token never reaches the log');
@@ -42,8 +57,14 @@ t.test('reimage: admin only, returns the node to registered with a new token; po
   await call('POST', `/api/v1/callback/${old}`, { body: { stage: 'joined' } });
   t.equal((await call('POST', '/api/v1/nodes/worker-02/reimage', { token: TOKENS.read, body: {} })).status, 403);
   t.equal((await call('POST', '/api/v1/nodes/nope/reimage', { token: TOKENS.admin, body: {} })).status, 404);
-  t.equal((await call('POST', '/api/v1/nodes/worker-02/reimage', { token: TOKENS.admin, body: { bogus: true } })).status, 400);
-  const noBmc = await call('POST', '/api/v1/nodes/worker-02/reimage', { token: TOKENS.admin, body: { powerCycle: true } });
+  t.equal(
+    (await call('POST', '/api/v1/nodes/worker-02/reimage', { token: TOKENS.admin, body: { bogus: true } })).status,
+    400,
+  );
+  const noBmc = await call('POST', '/api/v1/nodes/worker-02/reimage', {
+    token: TOKENS.admin,
+    body: { powerCycle: true },
+  });
   t.equal(noBmc.status, 400);
   t.match(noBmc.body.message, /has no bmc/);
 
@@ -54,8 +75,15 @@ t.test('reimage: admin only, returns the node to registered with a new token; po
   t.equal(r.body.node.netboot, true);
   t.match(r.body.kubernetes, { managed: false, message: /no kubernetes\.kubeconfig configured/ });
   t.notOk(JSON.stringify(r.body).includes(tokenOf('worker-02')), 'the new token is not in the response');
-  t.equal((await call('POST', `/api/v1/callback/${old}`, { body: { stage: 'installing' } })).status, 404, 'the old token is dead');
-  t.equal((await call('POST', `/api/v1/callback/${tokenOf('worker-02')}`, { body: { stage: 'installing' } })).body.state, 'installing');
+  t.equal(
+    (await call('POST', `/api/v1/callback/${old}`, { body: { stage: 'installing' } })).status,
+    404,
+    'the old token is dead',
+  );
+  t.equal(
+    (await call('POST', `/api/v1/callback/${tokenOf('worker-02')}`, { body: { stage: 'installing' } })).body.state,
+    'installing',
+  );
 
   // Redfish at a closed loopback port: armed, but the power cycle fails with a clear message.
   process.env.RJ_TEST_BMC_PW = 'secret-bmc-password';
@@ -63,7 +91,10 @@ t.test('reimage: admin only, returns the node to registered with a new token; po
   const p = await call('POST', '/api/v1/nodes/worker-01/reimage', { token: TOKENS.admin, body: { powerCycle: true } });
   t.equal(p.status, 502);
   t.equal(p.body.error, 'power_cycle_failed');
-  t.match(p.body.message, /node worker-01 is armed for reimage, but the power cycle failed: Redfish BMC 127\.0\.0\.1:9 unreachable: ECONNREFUSED/);
+  t.match(
+    p.body.message,
+    /node worker-01 is armed for reimage, but the power cycle failed: Redfish BMC 127\.0\.0\.1:9 unreachable: ECONNREFUSED/,
+  );
   t.equal(ctx.nodes.get('worker-01')!.netboot, true);
   t.match(ctx.events.list(ctx.nodes.get('worker-01')!.id).at(-2)!.data, { phase: 'requested' });
 });
@@ -102,7 +133,12 @@ t.test('SSE: every transition arrives as one data line; Last-Event-ID resumes', 
     .map((l) => JSON.parse(l.slice(6)));
   t.equal(messages.length, 2);
   t.match(messages[0], { node: 'worker-01', from: 'registered', to: 'installing', reason: 'callback: installing' });
-  t.match(messages[1], { node: 'worker-01', from: 'installing', to: 'failed', reason: /node reported failure: no disk/ });
+  t.match(messages[1], {
+    node: 'worker-01',
+    from: 'installing',
+    to: 'failed',
+    reason: /node reported failure: no disk/,
+  });
   t.ok(!Number.isNaN(Date.parse(messages[0].at)));
   const firstId = /^id: (\d+)$/m.exec(text)![1]!;
   ac.abort();
@@ -129,8 +165,24 @@ t.test('metrics: nodes per state, transitions, stage durations, callbacks, servi
   t.match(before, /rackjoin_nodes\{state="joined"\} 0/);
 
   const token = tokenOf('worker-01');
-  ctx.lifecycle.observe(ctx.nodes.get('worker-01')!, { kind: 'file-served', via: 'tftp', role: 'loader', file: 'ipxe.efi', bytes: 1000, durationMs: 5, client: 'x' });
-  ctx.lifecycle.observe(ctx.nodes.get('worker-01')!, { kind: 'file-served', via: 'http', role: 'kernel', file: 'vmlinuz', bytes: 5000, durationMs: 5, client: 'x' });
+  ctx.lifecycle.observe(ctx.nodes.get('worker-01')!, {
+    kind: 'file-served',
+    via: 'tftp',
+    role: 'loader',
+    file: 'ipxe.efi',
+    bytes: 1000,
+    durationMs: 5,
+    client: 'x',
+  });
+  ctx.lifecycle.observe(ctx.nodes.get('worker-01')!, {
+    kind: 'file-served',
+    via: 'http',
+    role: 'kernel',
+    file: 'vmlinuz',
+    bytes: 5000,
+    durationMs: 5,
+    client: 'x',
+  });
   await call('POST', `/api/v1/callback/${token}`, { body: { stage: 'installed' } });
   await call('POST', `/api/v1/callback/${token}`, { body: { stage: 'installed' } });
   await call('POST', '/api/v1/callback/wrong-token', { body: { stage: 'joined' } });
@@ -150,7 +202,12 @@ t.test('metrics: nodes per state, transitions, stage durations, callbacks, servi
 
   // A service hands over its own counters; they are read at every scrape.
   const stats = { received: { discover: 2 } as Record<string, number>, dropped: { 'unknown-mac': 1 }, active: 0 };
-  ctx.metrics.addSource({ subsystem: 'dhcp', stats: () => stats, labels: { received: 'type', dropped: 'reason' }, gauges: ['active'] });
+  ctx.metrics.addSource({
+    subsystem: 'dhcp',
+    stats: () => stats,
+    labels: { received: 'type', dropped: 'reason' },
+    gauges: ['active'],
+  });
   t.match(await scrape(), /rackjoin_dhcp_received_total\{type="discover"\} 2/);
   stats.received = { discover: 3, request: 1 };
   stats.active = 4;
@@ -170,37 +227,63 @@ t.test('node views carry stage timestamps and durations', async (t) => {
   t.type(one.body.durations.installing, 'number');
   t.ok(one.body.durations.installing >= 0);
   const list = await call('GET', '/api/v1/nodes?state=installing', { token: TOKENS.read });
-  t.same(list.body.nodes.map((n: { name: string }) => n.name), ['worker-01']);
+  t.same(
+    list.body.nodes.map((n: { name: string }) => n.name),
+    ['worker-01'],
+  );
   t.ok('durations' in list.body.nodes[0]);
   const events = await call('GET', '/api/v1/nodes/worker-01/events', { token: TOKENS.read });
-  t.same(events.body.events.map((e: { type: string }) => e.type), ['callback', 'state']);
+  t.same(
+    events.body.events.map((e: { type: string }) => e.type),
+    ['callback', 'state'],
+  );
   t.ok(ctx);
 });
 
-t.test('enrolment: a profile PATCHed onto a discovered machine is a transition on its timeline, the stream and /metrics', async (t) => {
-  const { ctx, call } = await setup(t);
-  const seen: string[] = [];
-  ctx.lifecycle.on('transition', (tr) => seen.push(`${tr.node} ${tr.from}->${tr.to}`));
-  const found = ctx.nodes.recordDiscovered('52:54:00:00:00:77');
-  t.equal(found.state, 'discovered');
+t.test(
+  'enrolment: a profile PATCHed onto a discovered machine is a transition on its timeline, the stream and /metrics',
+  async (t) => {
+    const { ctx, call } = await setup(t);
+    const seen: string[] = [];
+    ctx.lifecycle.on('transition', (tr) => seen.push(`${tr.node} ${tr.from}->${tr.to}`));
+    const found = ctx.nodes.recordDiscovered('52:54:00:00:00:77');
+    t.equal(found.state, 'discovered');
 
-  const labelled = await call('PATCH', '/api/v1/nodes/52:54:00:00:00:77', { token: TOKENS.admin, body: { labels: { rack: 'r1' } } });
-  t.equal(labelled.status, 200);
-  t.equal(labelled.body.state, 'discovered', 'labels alone do not enrol it');
-  t.same(ctx.events.list(found.id, { type: 'state' }), []);
+    const labelled = await call('PATCH', '/api/v1/nodes/52:54:00:00:00:77', {
+      token: TOKENS.admin,
+      body: { labels: { rack: 'r1' } },
+    });
+    t.equal(labelled.status, 200);
+    t.equal(labelled.body.state, 'discovered', 'labels alone do not enrol it');
+    t.same(ctx.events.list(found.id, { type: 'state' }), []);
 
-  const enrolled = await call('PATCH', `/api/v1/nodes/${found.name}`, { token: TOKENS.admin, body: { profile: 'ubuntu-worker' } });
-  t.equal(enrolled.status, 200);
-  t.equal(enrolled.body.state, 'registered');
-  const [ev] = ctx.events.list(found.id, { type: 'state' });
-  t.match(ev?.data, { from: 'discovered', to: 'registered', reason: /^enrolled with profile ubuntu-worker by \S+/, enrolled: true });
-  t.same(seen, [`${found.name} discovered->registered`], 'subscribers (SSE, metrics) hear of it once');
-  const metrics = String((await call('GET', '/metrics', { token: TOKENS.read })).body);
-  t.match(metrics, /rackjoin_transitions_total\{from="discovered",to="registered"\} 1/);
+    const enrolled = await call('PATCH', `/api/v1/nodes/${found.name}`, {
+      token: TOKENS.admin,
+      body: { profile: 'ubuntu-worker' },
+    });
+    t.equal(enrolled.status, 200);
+    t.equal(enrolled.body.state, 'registered');
+    const [ev] = ctx.events.list(found.id, { type: 'state' });
+    t.match(ev?.data, {
+      from: 'discovered',
+      to: 'registered',
+      reason: /^enrolled with profile ubuntu-worker by \S+/,
+      enrolled: true,
+    });
+    t.same(seen, [`${found.name} discovered->registered`], 'subscribers (SSE, metrics) hear of it once');
+    const metrics = String((await call('GET', '/metrics', { token: TOKENS.read })).body);
+    t.match(metrics, /rackjoin_transitions_total\{from="discovered",to="registered"\} 1/);
 
-  const again = await call('PATCH', `/api/v1/nodes/${found.name}`, { token: TOKENS.admin, body: { labels: { rack: 'r2' } } });
-  t.equal(again.status, 200);
-  t.equal(ctx.events.list(found.id, { type: 'state' }).length, 1, 'a later edit is no second enrolment');
-  const bad = await call('PATCH', `/api/v1/nodes/${found.name}`, { token: TOKENS.admin, body: { profile: 'no-such-profile' } });
-  t.equal(bad.status, 400);
-});
+    const again = await call('PATCH', `/api/v1/nodes/${found.name}`, {
+      token: TOKENS.admin,
+      body: { labels: { rack: 'r2' } },
+    });
+    t.equal(again.status, 200);
+    t.equal(ctx.events.list(found.id, { type: 'state' }).length, 1, 'a later edit is no second enrolment');
+    const bad = await call('PATCH', `/api/v1/nodes/${found.name}`, {
+      token: TOKENS.admin,
+      body: { profile: 'no-such-profile' },
+    });
+    t.equal(bad.status, 400);
+  },
+);

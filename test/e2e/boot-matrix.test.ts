@@ -42,7 +42,9 @@ if (why && !process.env.CI) {
     lab = await createLab(t, { taps: 4, ra: process.env.RACKJOIN_E2E_RA !== '0' });
     rj = await startRackjoin(lab, { profiles: PROFILES, nodes: ALL_MACHINES });
     t.teardown(() => rj.stop());
-    t.comment(`lab ${lab.ns} on ${lab.prefix}.0/24, accel ${accelerator()}, RA ${lab.ra ? 'on' : 'off'}, run dir ${lab.runDir}`);
+    t.comment(
+      `lab ${lab.ns} on ${lab.prefix}.0/24, accel ${accelerator()}, RA ${lab.ra ? 'on' : 'off'}, run dir ${lab.runDir}`,
+    );
   });
 
   /** Everything one boot must show: the installer ran, the API says joined, the timeline has each stage, kubeadm got the config's arguments. */
@@ -70,7 +72,10 @@ if (why && !process.env.CI) {
         `${m.name}: firmware PXE fetched ipxe.efi over TFTP`,
       );
       // EDK2 asks for RFC 7440 windowsize 4; the daemon's transfer log says what was agreed.
-      const transfers = rj.logs.filter((l) => l.msg === 'tftp transfer complete' && String(l.path).endsWith('ipxe.efi') && Number(l.time) >= r.startedAt);
+      const transfers = rj.logs.filter(
+        (l) =>
+          l.msg === 'tftp transfer complete' && String(l.path).endsWith('ipxe.efi') && Number(l.time) >= r.startedAt,
+      );
       t.ok(
         transfers.some((l) => Number(l.windowsize) > 1),
         `${m.name}: ipxe.efi went with a TFTP window`,
@@ -91,63 +96,102 @@ if (why && !process.env.CI) {
     for (const m of MATRIX.filter(pick)) {
       await t.test(`${m.path}: ${BOOT_PATHS[m.path].title}`, async (t) => {
         const before = await lastEventId(rj, m.name);
-        const r = await startVm(lab, { name: m.name, mac: m.mac, tap: lab.taps[0]!, path: m.path, timeoutMs: SINGLE_VM_MS }).result;
+        const r = await startVm(lab, {
+          name: m.name,
+          mac: m.mac,
+          tap: lab.taps[0]!,
+          path: m.path,
+          timeoutMs: SINGLE_VM_MS,
+        }).result;
         await assertJoined(t, m, r, before, 'single');
       });
     }
   });
 
-  t.test('four VMs at once, one per firmware path, each with its own config', { skip: only ? 'RACKJOIN_E2E_PATHS is set' : false }, async (t) => {
-    const befores = await Promise.all(PARALLEL.map((m) => lastEventId(rj, m.name)));
-    const started = Date.now();
-    const vms = PARALLEL.map((m, i) => startVm(lab, { name: m.name, mac: m.mac, tap: lab.taps[i]!, path: m.path, timeoutMs: PARALLEL_VM_MS }));
-    const results = await Promise.all(vms.map((v) => v.result));
-    timings.push(`parallel: all four joined or ended ${((Math.max(...results.map((r) => r.endedAt)) - started) / 1000).toFixed(1)} s after power-on`);
-    for (const [i, m] of PARALLEL.entries()) await assertJoined(t, m, results[i]!, befores[i]!, 'parallel');
-    // Each got its own lease: four distinct addresses from the pool (from each node's DHCP events).
-    const addresses: Record<string, string | undefined> = {};
-    for (const [i, m] of PARALLEL.entries()) {
-      const j = await journey(rj, m.name, befores[i]!);
-      const acks = j.events.filter((e) => e.type.startsWith('dhcp.') && e.data.sent?.yiaddr && e.data.sent.yiaddr !== '0.0.0.0');
-      addresses[m.name] = acks.at(-1)?.data.sent.yiaddr;
-    }
-    const leased = Object.values(addresses).filter(Boolean);
-    t.equal(new Set(leased).size, PARALLEL.length, 'four distinct leases', { addresses });
-  });
+  t.test(
+    'four VMs at once, one per firmware path, each with its own config',
+    { skip: only ? 'RACKJOIN_E2E_PATHS is set' : false },
+    async (t) => {
+      const befores = await Promise.all(PARALLEL.map((m) => lastEventId(rj, m.name)));
+      const started = Date.now();
+      const vms = PARALLEL.map((m, i) =>
+        startVm(lab, { name: m.name, mac: m.mac, tap: lab.taps[i]!, path: m.path, timeoutMs: PARALLEL_VM_MS }),
+      );
+      const results = await Promise.all(vms.map((v) => v.result));
+      timings.push(
+        `parallel: all four joined or ended ${((Math.max(...results.map((r) => r.endedAt)) - started) / 1000).toFixed(1)} s after power-on`,
+      );
+      for (const [i, m] of PARALLEL.entries()) await assertJoined(t, m, results[i]!, befores[i]!, 'parallel');
+      // Each got its own lease: four distinct addresses from the pool (from each node's DHCP events).
+      const addresses: Record<string, string | undefined> = {};
+      for (const [i, m] of PARALLEL.entries()) {
+        const j = await journey(rj, m.name, befores[i]!);
+        const acks = j.events.filter(
+          (e) => e.type.startsWith('dhcp.') && e.data.sent?.yiaddr && e.data.sent.yiaddr !== '0.0.0.0',
+        );
+        addresses[m.name] = acks.at(-1)?.data.sent.yiaddr;
+      }
+      const leased = Object.values(addresses).filter(Boolean);
+      t.equal(new Set(leased).size, PARALLEL.length, 'four distinct leases', { addresses });
+    },
+  );
 
-  t.test('reimage: a joined node boots through the installer again', { skip: !pick(MATRIX[0]!) && 'bios-ipxe is not in RACKJOIN_E2E_PATHS' }, async (t) => {
-    const m = MATRIX.find((x) => x.path === 'bios-ipxe')!;
-    const vmSpec = { name: `${m.name}-reimage`, mac: m.mac, tap: lab.taps[0]!, path: m.path, timeoutMs: SINGLE_VM_MS };
-    let first: VmResult | null = null;
-    if ((await journey(rj, m.name)).state !== 'joined') {
-      // The matrix did not leave it joined: install it once here.
+  t.test(
+    'reimage: a joined node boots through the installer again',
+    { skip: !pick(MATRIX[0]!) && 'bios-ipxe is not in RACKJOIN_E2E_PATHS' },
+    async (t) => {
+      const m = MATRIX.find((x) => x.path === 'bios-ipxe')!;
+      const vmSpec = {
+        name: `${m.name}-reimage`,
+        mac: m.mac,
+        tap: lab.taps[0]!,
+        path: m.path,
+        timeoutMs: SINGLE_VM_MS,
+      };
+      let first: VmResult | null = null;
+      if ((await journey(rj, m.name)).state !== 'joined') {
+        // The matrix did not leave it joined: install it once here.
+        const before = await lastEventId(rj, m.name);
+        first = await startVm(lab, { ...vmSpec, name: `${m.name}-first` }).result;
+        await assertJoined(t, m, first, before, 'first');
+      }
+      const oldSeed = seedOf(first?.serial ?? '') ?? (await seedFromLog(lab, m.name));
+
       const before = await lastEventId(rj, m.name);
-      first = await startVm(lab, { ...vmSpec, name: `${m.name}-first` }).result;
-      await assertJoined(t, m, first, before, 'first');
-    }
-    const oldSeed = seedOf(first?.serial ?? '') ?? (await seedFromLog(lab, m.name));
+      const re = await rj.api('POST', `/api/v1/nodes/${m.name}/reimage`, {});
+      t.equal(re.status, 200, 'reimage accepted', { body: re.body });
+      t.equal(re.body?.node?.state, 'registered', 'the node is registered again');
+      t.equal(re.body?.node?.netboot, true, 'netboot is armed');
 
-    const before = await lastEventId(rj, m.name);
-    const re = await rj.api('POST', `/api/v1/nodes/${m.name}/reimage`, {});
-    t.equal(re.status, 200, 'reimage accepted', { body: re.body });
-    t.equal(re.body?.node?.state, 'registered', 'the node is registered again');
-    t.equal(re.body?.node?.netboot, true, 'netboot is armed');
-
-    const r = await startVm(lab, vmSpec).result;
-    await assertJoined(t, m, r, before, 'reimage');
-    const j = await journey(rj, m.name, before);
-    t.equal(j.transitions[0], 'registered', 'the timeline shows the reimage before the new install');
-    const newSeed = seedOf(r.serial);
-    t.ok(newSeed, 'the installer got a seed URL');
-    if (oldSeed && newSeed) {
-      t.not(newSeed, oldSeed, 'the reimage gave the node a new token');
-      const old = await lab.exec(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', `${oldSeed}user-data`]);
-      t.equal(old.stdout, '404', "the old token's user-data is gone");
-    }
-  });
+      const r = await startVm(lab, vmSpec).result;
+      await assertJoined(t, m, r, before, 'reimage');
+      const j = await journey(rj, m.name, before);
+      t.equal(j.transitions[0], 'registered', 'the timeline shows the reimage before the new install');
+      const newSeed = seedOf(r.serial);
+      t.ok(newSeed, 'the installer got a seed URL');
+      if (oldSeed && newSeed) {
+        t.not(newSeed, oldSeed, 'the reimage gave the node a new token');
+        const old = await lab.exec([
+          'curl',
+          '-s',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '--max-time',
+          '10',
+          `${oldSeed}user-data`,
+        ]);
+        t.equal(old.stdout, '404', "the old token's user-data is gone");
+      }
+    },
+  );
 
   t.teardown(() => {
-    if (timings.length) console.log(`# e2e timings (accel ${accelerator()}, RA ${lab?.ra ? 'on' : 'off'}):\n${timings.map((l) => `#   ${l}`).join('\n')}`);
+    if (timings.length)
+      console.log(
+        `# e2e timings (accel ${accelerator()}, RA ${lab?.ra ? 'on' : 'off'}):\n${timings.map((l) => `#   ${l}`).join('\n')}`,
+      );
   });
 }
 

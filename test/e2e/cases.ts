@@ -19,13 +19,22 @@ function machine(group: 'm' | 'p', index: number, path: BootPathId, role: Machin
   const loader = BOOT_PATHS[path].loader;
   const profile = role === 'control-plane' ? 'e2e-ipxe-cp' : loader === 'pxelinux' ? 'e2e-pxelinux' : 'e2e-ipxe';
   const mac = `52:54:00:e2:${group === 'm' ? '01' : '02'}:${(index + 1).toString(16).padStart(2, '0')}`;
-  return { name: `${group}-${path}`, mac, profile, path, role, labels: { firmware: path, group: group === 'm' ? 'matrix' : 'parallel' } };
+  return {
+    name: `${group}-${path}`,
+    mac,
+    profile,
+    path,
+    role,
+    labels: { firmware: path, group: group === 'm' ? 'matrix' : 'parallel' },
+  };
 }
 
 /** One VM per firmware path, booted one after another. */
 export const MATRIX: Machine[] = BOOT_PATH_IDS.map((p, i) => machine('m', i, p));
 
 /** Four at once, one per path; one of them a control-plane node (its join differs). */
-export const PARALLEL: Machine[] = BOOT_PATH_IDS.map((p, i) => machine('p', i, p, p === 'uefi-ipxe' ? 'control-plane' : 'worker'));
+export const PARALLEL: Machine[] = BOOT_PATH_IDS.map((p, i) =>
+  machine('p', i, p, p === 'uefi-ipxe' ? 'control-plane' : 'worker'),
+);
 
 export const ALL_MACHINES: Machine[] = [...MATRIX, ...PARALLEL];

@@ -67,14 +67,20 @@ async function teardown(code: number): Promise<never> {
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void teardown(130));
 
 async function main(): Promise<void> {
-  console.log('demo: staging the kernel, the test installer and the boot loaders (the first run downloads a Debian kernel package)');
+  console.log(
+    'demo: staging the kernel, the test installer and the boot loaders (the first run downloads a Debian kernel package)',
+  );
   await stageAssets();
   lab = await createLab(null, { taps: paths.length, ra: !values['no-ra'] });
   const machines = PARALLEL.filter((m) => paths.includes(m.path));
   rj = await startRackjoin(lab, { profiles: PROFILES, nodes: machines });
-  console.log(`demo: rackjoin serves DHCP (pool), TFTP and HTTP on ${rj.base} in namespace ${lab.ns}; QEMU accel ${accelerator()}`);
+  console.log(
+    `demo: rackjoin serves DHCP (pool), TFTP and HTTP on ${rj.base} in namespace ${lab.ns}; QEMU accel ${accelerator()}`,
+  );
   for (const m of machines) console.log(`  ${m.name.padEnd(18)} ${m.mac}  ${BOOT_PATHS[m.path].title}`);
-  console.log(`demo: the API from another shell: sudo ip netns exec ${lab.ns} env RACKJOIN_URL=${rj.base} RACKJOIN_TOKEN=${ADMIN_TOKEN} node ${CLI} nodes`);
+  console.log(
+    `demo: the API from another shell: sudo ip netns exec ${lab.ns} env RACKJOIN_URL=${rj.base} RACKJOIN_TOKEN=${ADMIN_TOKEN} node ${CLI} nodes`,
+  );
   await new Promise((r) => setTimeout(r, 3000));
 
   watch = lab.spawn(['node', CLI, 'watch'], {
@@ -83,7 +89,8 @@ async function main(): Promise<void> {
   });
   await new Promise((r) => setTimeout(r, 1000));
   const timeoutMs = 300_000 + 60_000 * machines.length;
-  for (const [i, m] of machines.entries()) vms.push(startVm(lab, { name: m.name, mac: m.mac, tap: lab.taps[i]!, path: m.path, timeoutMs }));
+  for (const [i, m] of machines.entries())
+    vms.push(startVm(lab, { name: m.name, mac: m.mac, tap: lab.taps[i]!, path: m.path, timeoutMs }));
   const results = await Promise.all(vms.map((v) => v.result));
   await new Promise((r) => setTimeout(r, 2000)); // let watch show the last transitions
   watch.kill('SIGTERM');
@@ -96,7 +103,9 @@ async function main(): Promise<void> {
     const j = await journey(rj, m.name);
     const joined = j.entered.joined;
     allJoined &&= j.state === 'joined';
-    const took = joined ? `power-on -> joined ${((joined - r.startedAt) / 1000).toFixed(1)} s` : `ended ${r.failure ?? (r.timedOut ? 'by timeout' : `with exit ${r.exit}`)}`;
+    const took = joined
+      ? `power-on -> joined ${((joined - r.startedAt) / 1000).toFixed(1)} s`
+      : `ended ${r.failure ?? (r.timedOut ? 'by timeout' : `with exit ${r.exit}`)}`;
     console.log(`  ${m.name.padEnd(18)} ${j.state.padEnd(10)} ${took}`);
     for (const args of r.kubeadm) console.log(`  ${''.padEnd(18)} kubeadm ${args}`);
     if (j.state !== 'joined') console.log(`  ${''.padEnd(18)} serial console: ${r.serialLog}`);

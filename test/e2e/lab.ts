@@ -231,7 +231,21 @@ export async function createLab(t: Teardownable | null, opts: LabOptions): Promi
     // No duplicate address detection: the bridge's link-local address (the RA's source)
     // is usable as soon as the first VM gives the bridge a carrier.
     await lab.exec(['sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
-    await ip('-n', ns, 'link', 'add', lab.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0');
+    await ip(
+      '-n',
+      ns,
+      'link',
+      'add',
+      lab.bridge,
+      'type',
+      'bridge',
+      'stp_state',
+      '0',
+      'forward_delay',
+      '0',
+      'mcast_snooping',
+      '0',
+    );
     await ip('-n', ns, 'addr', 'add', `${lab.serverIp}/24`, 'dev', lab.bridge);
     await ip('-n', ns, 'link', 'set', lab.bridge, 'up');
     const keeper = lab.spawn(['python3', '-c', CARRIER_KEEPER, 'carrier0']);

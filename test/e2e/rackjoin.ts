@@ -3,7 +3,15 @@
 // a complete kubeadm join), an inventory, the daemon itself, and its API (reached
 // with curl inside the namespace: the API listens on the lab's bridge only).
 import { execFile, type ChildProcess } from 'node:child_process';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { onJsonLines } from '../helpers/jsonLines.js';
@@ -27,7 +35,11 @@ export const INSTALLER = { kernel: 'e2e/vmlinuz', initrd: 'e2e/initrd.img' };
  */
 export async function stageAssets(): Promise<string> {
   const env = { ...process.env, RACKJOIN_E2E_WORK: E2E_WORK };
-  const built = await execFileP(join(REPO, 'scripts/build-test-initrd'), [], { env, timeout: 600_000, maxBuffer: 1 << 20 });
+  const built = await execFileP(join(REPO, 'scripts/build-test-initrd'), [], {
+    env,
+    timeout: 600_000,
+    maxBuffer: 1 << 20,
+  });
   const installerDir = built.stdout.trim().split('\n').pop()!;
   await execFileP(join(REPO, 'scripts/fetch-assets'), [ASSETS], { env, timeout: 600_000, maxBuffer: 1 << 20 });
   mkdirSync(join(ASSETS, 'e2e'), { recursive: true });
@@ -171,7 +183,10 @@ export async function startRackjoin(lab: Lab, opts: RackjoinOptions): Promise<Ra
 
   await new Promise<void>((resolve, reject) => {
     if (sawReady) return resolve();
-    const timer = setTimeout(() => reject(new Error(`rackjoin did not start within 30 s (${logFile}):\n${tail()}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`rackjoin did not start within 30 s (${logFile}):\n${tail()}`)),
+      30_000,
+    );
     ready = () => {
       clearTimeout(timer);
       resolve();
@@ -191,9 +206,23 @@ export async function startRackjoin(lab: Lab, opts: RackjoinOptions): Promise<Ra
     logFile,
     logs,
     async api(method, path, body) {
-      const argv = ['curl', '-sS', '--max-time', '20', '-X', method, '-H', `authorization: Bearer ${ADMIN_TOKEN}`, '-w', '\n%{http_code}'];
+      const argv = [
+        'curl',
+        '-sS',
+        '--max-time',
+        '20',
+        '-X',
+        method,
+        '-H',
+        `authorization: Bearer ${ADMIN_TOKEN}`,
+        '-w',
+        '\n%{http_code}',
+      ];
       if (body !== undefined) argv.push('-H', 'content-type: application/json', '--data-binary', '@-');
-      const r = await lab.exec([...argv, base + path], { timeoutMs: 25_000, ...(body !== undefined ? { input: JSON.stringify(body) } : {}) });
+      const r = await lab.exec([...argv, base + path], {
+        timeoutMs: 25_000,
+        ...(body !== undefined ? { input: JSON.stringify(body) } : {}),
+      });
       if (r.code !== 0) throw new Error(`curl ${method} ${path}: exit ${r.code}: ${r.stderr}`);
       const nl = r.stdout.lastIndexOf('\n');
       const text = r.stdout.slice(0, nl);

@@ -67,7 +67,8 @@ export async function prepareStandin(lab: Lab, rj: Rackjoin, machines: StandinMa
   const http = join(dir, 'http');
   mkdirSync(join(tftp, 'pxelinux.cfg'), { recursive: true });
   mkdirSync(join(http, 'ipxe'), { recursive: true });
-  for (const f of ['pxelinux.0', 'ldlinux.c32', 'ipxe.efi', 'undionly.kpxe', 'snponly.efi', 'e2e']) symlinkSync(join(ASSETS, f), join(tftp, f));
+  for (const f of ['pxelinux.0', 'ldlinux.c32', 'ipxe.efi', 'undionly.kpxe', 'snponly.efi', 'e2e'])
+    symlinkSync(join(ASSETS, f), join(tftp, f));
   symlinkSync(ASSETS, join(http, 'assets'));
   const tokens: Record<string, string> = {};
   const write = (path: string, content: string) => {
@@ -83,7 +84,8 @@ export async function prepareStandin(lab: Lab, rj: Rackjoin, machines: StandinMa
     const stages = r.body.stages as { stage: string; content?: string; file?: string }[];
     const config = stages.find((s) => s.stage === 'loader-config');
     const installer = stages.find((s) => s.stage === 'installer');
-    if (!config?.content || !installer?.content) throw new Error(`explain ${m.name}: the node is not about to install (${r.body.state})`);
+    if (!config?.content || !installer?.content)
+      throw new Error(`explain ${m.name}: the node is not about to install (${r.body.state})`);
     if (BOOT_PATHS[m.path].loader === 'pxelinux') {
       write(join(tftp, 'pxelinux.cfg', `01-${macHyphen(m.mac)}`), fill(config.content));
     } else {
@@ -94,7 +96,10 @@ export async function prepareStandin(lab: Lab, rj: Rackjoin, machines: StandinMa
     }
     const seed = join(http, 'n', token);
     write(join(seed, 'user-data'), fill(installer.content));
-    write(join(seed, 'meta-data'), `instance-id: ${JSON.stringify(`${m.name}-standin`)}\nlocal-hostname: ${JSON.stringify(m.name)}\n`);
+    write(
+      join(seed, 'meta-data'),
+      `instance-id: ${JSON.stringify(`${m.name}-standin`)}\nlocal-hostname: ${JSON.stringify(m.name)}\n`,
+    );
     write(join(seed, 'vendor-data'), '#cloud-config\n{}\n');
   }
   return { dir, tokens };
@@ -143,7 +148,14 @@ export async function startStandin(lab: Lab, root: StandinRoot, machines: Standi
   const records: StandinRecord[] = [];
   const log = join(root.dir, 'standin.log');
   let out = '';
-  const dnsmasq = lab.spawn(['dnsmasq', '--keep-in-foreground', '--no-daemon', '--log-facility=-', `--conf-file=${conf}`, '--pid-file=']);
+  const dnsmasq = lab.spawn([
+    'dnsmasq',
+    '--keep-in-foreground',
+    '--no-daemon',
+    '--log-facility=-',
+    `--conf-file=${conf}`,
+    '--pid-file=',
+  ]);
   children.push(dnsmasq);
   // dnsmasq logs each DHCP reply and TFTP file sent: timestamped here as the lines arrive.
   let dbuf = '';
@@ -171,7 +183,9 @@ export async function startStandin(lab: Lab, root: StandinRoot, machines: Standi
   // Ready when both answer: HTTP by a request, dnsmasq by its start-up line.
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const r = await lab.exec(['curl', '-s', '-o', '/dev/null', '--max-time', '1', `${base}/boot.ipxe`], { timeoutMs: 3000 });
+    const r = await lab.exec(['curl', '-s', '-o', '/dev/null', '--max-time', '1', `${base}/boot.ipxe`], {
+      timeoutMs: 3000,
+    });
     if (r.code === 0 && /started, version/.test(out)) break;
     if (dnsmasq.exitCode !== null || http.exitCode !== null || Date.now() > deadline) {
       for (const c of children) c.kill('SIGKILL');
@@ -188,7 +202,11 @@ export async function startStandin(lab: Lab, root: StandinRoot, machines: Standi
     async stop() {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
       await Promise.race([
-        Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? null : new Promise((r) => c.once('exit', r))))),
+        Promise.all(
+          children.map((c) =>
+            c.exitCode !== null || c.signalCode !== null ? null : new Promise((r) => c.once('exit', r)),
+          ),
+        ),
         new Promise((r) => setTimeout(r, 3000)),
       ]);
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

@@ -104,8 +104,29 @@ export function accelerator(): 'kvm' | 'tcg' {
   try {
     const out = execFileSync(
       'qemu-system-x86_64',
-      ['-accel', 'kvm', '-cpu', 'host', '-machine', 'pc', '-m', '256', '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-nodefaults',
-        '-kernel', join(installer, 'vmlinuz'), '-initrd', join(installer, 'initrd.img'), '-append', 'console=ttyS0 e2e.probe=1'],
+      [
+        '-accel',
+        'kvm',
+        '-cpu',
+        'host',
+        '-machine',
+        'pc',
+        '-m',
+        '256',
+        '-nographic',
+        '-monitor',
+        'none',
+        '-serial',
+        'stdio',
+        '-no-reboot',
+        '-nodefaults',
+        '-kernel',
+        join(installer, 'vmlinuz'),
+        '-initrd',
+        join(installer, 'initrd.img'),
+        '-append',
+        'console=ttyS0 e2e.probe=1',
+      ],
       { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'ignore'], killSignal: 'SIGKILL' },
     );
     if (out.includes('E2E-PROBE-OK')) verdict = 'kvm';
@@ -130,25 +151,36 @@ export function qemuArgs(lab: Lab, spec: VmSpec, serialLog: string): string[] {
   const accel = accelerator();
   const nic = spec.nic ?? 'virtio-net-pci';
   const args = [
-    '-name', `rje2e-${spec.name}`,
-    '-m', String(spec.memMb ?? 512),
-    '-smp', '1',
+    '-name',
+    `rje2e-${spec.name}`,
+    '-m',
+    String(spec.memMb ?? 512),
+    '-smp',
+    '1',
     '-nographic',
-    '-monitor', 'none',
-    '-serial', `file:${serialLog}`,
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${serialLog}`,
     '-no-reboot',
-    '-uuid', uuidFor(spec.mac),
-    '-netdev', `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
-    '-device', `${nic},netdev=n0,mac=${spec.mac},bootindex=1${path.rom === 'none' ? ',romfile=' : ''}`,
+    '-uuid',
+    uuidFor(spec.mac),
+    '-netdev',
+    `tap,id=n0,ifname=${spec.tap},script=no,downscript=no`,
+    '-device',
+    `${nic},netdev=n0,mac=${spec.mac},bootindex=1${path.rom === 'none' ? ',romfile=' : ''}`,
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
   ];
   if (path.uefi) {
     const vars = join(lab.runDir, `ovmf-vars-${spec.name}.fd`);
     copyFileSync(FIRMWARE.ovmfVars, vars);
     args.push(
-      '-machine', 'q35',
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${FIRMWARE.ovmfCode}`,
-      '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
+      '-machine',
+      'q35',
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${FIRMWARE.ovmfCode}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${vars}`,
     );
   } else {
     args.push('-machine', 'pc');
@@ -164,7 +196,12 @@ export function parseSerial(serial: string): Pick<VmResult, 'done' | 'failure' |
     // A kernel message printed mid-line ("[    3.43] ...") is not part of the arguments.
     kubeadm: lines
       .filter((l) => l.startsWith('E2E-KUBEADM-ARGS: '))
-      .map((l) => l.slice('E2E-KUBEADM-ARGS: '.length).replace(/\[\s*\d+\.\d{6}\].*$/, '').trim()),
+      .map((l) =>
+        l
+          .slice('E2E-KUBEADM-ARGS: '.length)
+          .replace(/\[\s*\d+\.\d{6}\].*$/, '')
+          .trim(),
+      ),
   };
 }
 

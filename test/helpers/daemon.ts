@@ -88,14 +88,25 @@ export interface DaemonProcess {
 }
 
 /** Start `rackjoin serve --config FILE` and wait for its "ready" line. */
-export async function startDaemonProcess(t: Teardownable, configFile: string, argvPrefix: string[] = []): Promise<DaemonProcess> {
-  const proc = spawn(...spawnArgs(argvPrefix, ['serve', '--config', configFile]), { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startDaemonProcess(
+  t: Teardownable,
+  configFile: string,
+  argvPrefix: string[] = [],
+): Promise<DaemonProcess> {
+  const proc = spawn(...spawnArgs(argvPrefix, ['serve', '--config', configFile]), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
+    [];
   let stderr = '';
   onJsonLines(proc.stdout!, (rec) => {
     logs.push(rec);
-    for (const w of [...waiters]) if (w.pred(rec)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(rec);
+    for (const w of [...waiters]) {
+      if (!w.pred(rec)) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(rec);
+    }
   });
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
@@ -105,11 +116,14 @@ export async function startDaemonProcess(t: Teardownable, configFile: string, ar
       await exited;
     }
   });
-  const waitForLog: DaemonProcess["waitForLog"] = (pred, timeoutMs = 30_000) => {
+  const waitForLog: DaemonProcess['waitForLog'] = (pred, timeoutMs = 30_000) => {
     const seen = logs.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`log line not seen within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`log line not seen within ${timeoutMs} ms; stderr: ${stderr}`)),
+        timeoutMs,
+      );
       const w = { pred, resolve: (l: Record<string, unknown>) => (clearTimeout(timer), resolve(l)) };
       waiters.push(w);
       exited.then((code) => {

@@ -11,7 +11,9 @@ const rand = (n: number) => {
   seed = (seed * 1103515245 + 12345) & 0x7fffffff;
   return seed % n;
 };
-const real = Object.values(CAPTURED).flatMap((o) => [1, 3, 4, 7, 8].map((type) => buildRequest({ type, options: o, mac: '02:ff:00:00:00:01' })));
+const real = Object.values(CAPTURED).flatMap((o) =>
+  [1, 3, 4, 7, 8].map((type) => buildRequest({ type, options: o, mac: '02:ff:00:00:00:01' })),
+);
 
 function datagram(i: number): Buffer {
   const kind = i % 5;

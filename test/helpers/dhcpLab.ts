@@ -44,7 +44,12 @@ export function scratch(t: Teardownable, prefix: string): string {
 export async function startRackjoin(t: Teardownable, lab: Lab, spec: DaemonSpec): Promise<RunningDaemon> {
   const ws = workspace(t);
   ws.writeInventory('lab.yaml', { profiles: spec.profiles ?? [], nodes: spec.nodes ?? [] });
-  const config = ws.writeConfig({ interface: lab.serverIf, dhcp: spec.dhcp, http: { port: 8080, host: '0.0.0.0' }, ...spec.config });
+  const config = ws.writeConfig({
+    interface: lab.serverIf,
+    dhcp: spec.dhcp,
+    http: { port: 8080, host: '0.0.0.0' },
+    ...spec.config,
+  });
   let daemon: DaemonProcess;
   const d: RunningDaemon = {
     dataDir: ws.dataDir,
@@ -74,7 +79,24 @@ export async function udhcpc(t: Teardownable, lab: Lab, mac: string, extra: stri
   chmodSync(script, 0o755);
   const r = await lab.exec(
     lab.client,
-    ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '4', '-T', '1', '-A', '1', '-i', lab.clientIf, '-s', script, ...extra],
+    [
+      'busybox',
+      'udhcpc',
+      '-f',
+      '-q',
+      '-n',
+      '-t',
+      '4',
+      '-T',
+      '1',
+      '-A',
+      '1',
+      '-i',
+      lab.clientIf,
+      '-s',
+      script,
+      ...extra,
+    ],
     { timeoutMs: 20_000 },
   );
   return Object.fromEntries(
@@ -95,15 +117,30 @@ export async function dhclient(t: Teardownable, lab: Lab, mac: string, conf: str
   const dir = scratch(t, 'rj-dhclient-');
   const script = join(dir, 'script.sh');
   const outFile = join(dir, 'out');
-  writeFileSync(script, `#!/bin/sh\n[ "$reason" = BOUND ] && env | grep '^new_' > ${outFile}.tmp && mv ${outFile}.tmp ${outFile}\nexit 0\n`);
+  writeFileSync(
+    script,
+    `#!/bin/sh\n[ "$reason" = BOUND ] && env | grep '^new_' > ${outFile}.tmp && mv ${outFile}.tmp ${outFile}\nexit 0\n`,
+  );
   chmodSync(script, 0o755);
   writeFileSync(join(dir, 'dhclient.conf'), conf);
   const proc = lab.spawn(lab.client, [
-    'dhclient', '-1', '-d', '-sf', script, '-cf', join(dir, 'dhclient.conf'), '-lf', join(dir, 'leases'), '-pf', join(dir, 'pid'), lab.clientIf,
+    'dhclient',
+    '-1',
+    '-d',
+    '-sf',
+    script,
+    '-cf',
+    join(dir, 'dhclient.conf'),
+    '-lf',
+    join(dir, 'leases'),
+    '-pf',
+    join(dir, 'pid'),
+    lab.clientIf,
   ]);
   try {
     const deadline = Date.now() + 20_000;
-    while (!existsSync(outFile) && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    while (!existsSync(outFile) && Date.now() < deadline && proc.exitCode === null)
+      await new Promise((r) => setTimeout(r, 100));
     if (!existsSync(outFile)) return {};
     return Object.fromEntries(
       readFileSync(outFile, 'utf8')
@@ -126,7 +163,13 @@ export async function probe(
   o: { bindPort: number; to: string; port: number; packet: Buffer; waitMs?: number },
 ): Promise<{ from: string; packet: DhcpPacket }[]> {
   const r = await lab.exec(lab.client, [
-    'node', join(HELPERS, 'dhcpProbe.js'), String(o.bindPort), o.to, String(o.port), o.packet.toString('hex'), String(o.waitMs ?? 1500),
+    'node',
+    join(HELPERS, 'dhcpProbe.js'),
+    String(o.bindPort),
+    o.to,
+    String(o.port),
+    o.packet.toString('hex'),
+    String(o.waitMs ?? 1500),
   ]);
   if (r.code !== 0) throw new Error(`probe failed: ${r.stderr}`);
   return r.stdout
@@ -141,7 +184,11 @@ export async function probe(
 }
 
 /** perfdhcp (a relay: giaddr = the client's address) against the server; the parsed counters. */
-export async function perfdhcp(lab: Lab, args: string[], timeoutMs = 60_000): Promise<{ out: string; doSent: number; raReceived: number; raSent: number }> {
+export async function perfdhcp(
+  lab: Lab,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ out: string; doSent: number; raReceived: number; raSent: number }> {
   const r = await lab.exec(lab.client, ['perfdhcp', '-4', '-l', lab.clientIf, ...args, lab.serverIp], { timeoutMs });
   const out = r.stdout + r.stderr;
   const section = (name: string) => out.split(`Statistics for: ${name}`)[1] ?? '';

@@ -71,7 +71,14 @@ export async function startFakeApiServer(t: { teardown(fn: () => unknown): void 
     metadata: { name, uid: `uid-${name}`, resourceVersion: nextRv(), labels: { 'kubernetes.io/hostname': name } },
     spec: {},
     status: {
-      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'KubeletReady' : 'KubeletNotReady', lastHeartbeatTime: new Date().toISOString() }],
+      conditions: [
+        {
+          type: 'Ready',
+          status: ready ? 'True' : 'False',
+          reason: ready ? 'KubeletReady' : 'KubeletNotReady',
+          lastHeartbeatTime: new Date().toISOString(),
+        },
+      ],
     },
   });
 
@@ -90,10 +97,29 @@ export async function startFakeApiServer(t: { teardown(fn: () => unknown): void 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const certFile = join(dir, 'tls.crt');
   const keyFile = join(dir, 'tls.key');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=kube-apiserver', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=kube-apiserver',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
   const cert = readFileSync(certFile);
 
   const server = createServer({ cert, key: readFileSync(keyFile) }, async (req, res) => {
@@ -101,8 +127,16 @@ export async function startFakeApiServer(t: { teardown(fn: () => unknown): void 
     const query = Object.fromEntries(url.searchParams);
     const body = await readBody(req);
     const path = url.pathname;
-    requests.push({ method: req.method!, path, query, contentType: req.headers['content-type'], authorization: req.headers.authorization, body });
-    if (req.headers.authorization !== 'Bearer fake-cluster-admin') return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    requests.push({
+      method: req.method!,
+      path,
+      query,
+      contentType: req.headers['content-type'],
+      authorization: req.headers.authorization,
+      body,
+    });
+    if (req.headers.authorization !== 'Bearer fake-cluster-admin')
+      return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     let m: RegExpExecArray | null;
 
     if (req.method === 'GET' && path === '/api/v1/nodes') {
@@ -113,13 +147,20 @@ export async function startFakeApiServer(t: { teardown(fn: () => unknown): void 
         res.on('close', () => watchers.delete(res));
         return;
       }
-      return send(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: [...nodes.values()] });
+      return send(res, 200, {
+        kind: 'NodeList',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: String(rv) },
+        items: [...nodes.values()],
+      });
     }
     if ((m = /^\/api\/v1\/nodes\/([^/]+)$/.exec(path))) {
       const node = nodes.get(m[1]!);
-      if (!node) return send(res, 404, status(404, 'NotFound', `nodes "${m[1]}" not found`, { name: m[1], kind: 'nodes' }));
+      if (!node)
+        return send(res, 404, status(404, 'NotFound', `nodes "${m[1]}" not found`, { name: m[1], kind: 'nodes' }));
       if (req.method === 'PATCH') {
-        if (req.headers['content-type'] !== 'application/merge-patch+json') return send(res, 415, status(415, 'UnsupportedMediaType', 'unsupported patch type'));
+        if (req.headers['content-type'] !== 'application/merge-patch+json')
+          return send(res, 415, status(415, 'UnsupportedMediaType', 'unsupported patch type'));
         const spec = (body as Obj).spec ?? {};
         node.spec = { ...node.spec, ...spec };
         node.metadata.resourceVersion = nextRv();
@@ -129,7 +170,13 @@ export async function startFakeApiServer(t: { teardown(fn: () => unknown): void 
       if (req.method === 'DELETE') {
         nodes.delete(m[1]!);
         notify('DELETED', node);
-        return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: m[1], kind: 'nodes', uid: node.metadata.uid } });
+        return send(res, 200, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: { name: m[1], kind: 'nodes', uid: node.metadata.uid },
+        });
       }
     }
     if (req.method === 'GET' && path === '/api/v1/pods') {
@@ -145,7 +192,12 @@ export async function startFakeApiServer(t: { teardown(fn: () => unknown): void 
           res,
           429,
           status(429, 'TooManyRequests', "Cannot evict pod as it would violate the pod's disruption budget.", {
-            causes: [{ reason: 'DisruptionBudget', message: 'The disruption budget db-pdb needs 1 healthy pods and has 1 currently' }],
+            causes: [
+              {
+                reason: 'DisruptionBudget',
+                message: 'The disruption budget db-pdb needs 1 healthy pods and has 1 currently',
+              },
+            ],
           }),
         );
       }
@@ -156,23 +208,43 @@ export async function startFakeApiServer(t: { teardown(fn: () => unknown): void 
       const name = m[1];
       if (req.method === 'POST' && !name) {
         const s = body as Obj;
-        if (secrets.has(s.metadata.name)) return send(res, 409, status(409, 'AlreadyExists', `secrets "${s.metadata.name}" already exists`));
+        if (secrets.has(s.metadata.name))
+          return send(res, 409, status(409, 'AlreadyExists', `secrets "${s.metadata.name}" already exists`));
         // The apiserver folds stringData into base64 data and never returns stringData.
         const data: Record<string, string> = { ...(s.data ?? {}) };
         for (const [k, v] of Object.entries(s.stringData ?? {})) data[k] = Buffer.from(String(v)).toString('base64');
-        const stored = { apiVersion: 'v1', kind: 'Secret', type: s.type, metadata: { ...s.metadata, uid: `uid-${s.metadata.name}`, resourceVersion: nextRv() }, data };
+        const stored = {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          type: s.type,
+          metadata: { ...s.metadata, uid: `uid-${s.metadata.name}`, resourceVersion: nextRv() },
+          data,
+        };
         secrets.set(s.metadata.name, stored);
         return send(res, 201, stored);
       }
       if (req.method === 'GET' && !name) {
         const [lk, lv] = (query.labelSelector ?? '').split('=');
         const type = /^type=(.+)$/.exec(query.fieldSelector ?? '')?.[1];
-        const items = [...secrets.values()].filter((s) => (!lk || s.metadata.labels?.[lk] === lv) && (!type || s.type === type));
-        return send(res, 200, { kind: 'SecretList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items });
+        const items = [...secrets.values()].filter(
+          (s) => (!lk || s.metadata.labels?.[lk] === lv) && (!type || s.type === type),
+        );
+        return send(res, 200, {
+          kind: 'SecretList',
+          apiVersion: 'v1',
+          metadata: { resourceVersion: String(rv) },
+          items,
+        });
       }
       if (req.method === 'DELETE' && name) {
         if (!secrets.delete(name)) return send(res, 404, status(404, 'NotFound', `secrets "${name}" not found`));
-        return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: 'secrets' } });
+        return send(res, 200, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: { name, kind: 'secrets' },
+        });
       }
     }
     send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${path})`));
@@ -229,7 +301,13 @@ export async function startFakeApiServer(t: { teardown(fn: () => unknown): void 
           name,
           namespace: ns,
           uid: `uid-${name}`,
-          ...(opts.daemonSet ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'ds', uid: 'ds-uid', controller: true }] } : {}),
+          ...(opts.daemonSet
+            ? {
+                ownerReferences: [
+                  { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'ds', uid: 'ds-uid', controller: true },
+                ],
+              }
+            : {}),
         },
         spec: { nodeName, containers: [{ name: 'c', image: 'busybox' }] },
         status: { phase: 'Running' },

@@ -25,7 +25,11 @@ export interface InProcess {
   ws: Workspace;
   ctx: AppContext;
   app: FastifyInstance;
-  call(method: string, url: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<InjectResult>;
+  call(
+    method: string,
+    url: string,
+    opts?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<InjectResult>;
   tokenOf(node: string): string;
   logs(): string;
 }
@@ -45,7 +49,12 @@ export async function inProcessApp(
     {
       dataDir: ws.dataDir,
       inventory: ws.inventoryDir,
-      api: { tokens: [{ name: 'ops', token: TOKENS.admin, scope: 'admin' }, { name: 'dash', token: TOKENS.read, scope: 'read' }] },
+      api: {
+        tokens: [
+          { name: 'ops', token: TOKENS.admin, scope: 'admin' },
+          { name: 'dash', token: TOKENS.read, scope: 'read' },
+        ],
+      },
       ...config(ws),
     },
     'test',
@@ -79,7 +88,12 @@ export async function inProcessApp(
         ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
       });
       const json = res.headers['content-type']?.toString().startsWith('application/json');
-      return { status: res.statusCode, body: json && res.body ? JSON.parse(res.body) : res.body, raw: res.rawPayload, headers: res.headers };
+      return {
+        status: res.statusCode,
+        body: json && res.body ? JSON.parse(res.body) : res.body,
+        raw: res.rawPayload,
+        headers: res.headers,
+      };
     },
     tokenOf: (name) => ctx.nodes.tokenOf(ctx.nodes.get(name)!.id),
     logs: () => logText,

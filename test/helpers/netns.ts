@@ -50,7 +50,13 @@ process.on('exit', () => {
 /** Synchronous (it runs at process exit too): kill every process in `ns`, all started by the test, and delete it. */
 export function sweepNamespace(ns: string): void {
   try {
-    const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s+/).filter(Boolean);
+    const pids = execFileSync('ip', ['netns', 'pids', ns], {
+      encoding: 'utf8',
+      timeout: 5000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .split(/\s+/)
+      .filter(Boolean);
     for (const p of pids) {
       try {
         process.kill(Number(p), 'SIGKILL');
@@ -76,7 +82,12 @@ async function ip(...args: string[]): Promise<void> {
  * Run argv inside namespace `ns` to completion, bounded by timeoutMs (default 60 s);
  * the child is in `children` while it runs, so a lab's close() can kill it.
  */
-export function execIn(ns: string, argv: string[], children: Set<ChildProcess>, opts: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
+export function execIn(
+  ns: string,
+  argv: string[],
+  children: Set<ChildProcess>,
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<ExecResult> {
   return new Promise<ExecResult>((resolve) => {
     const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
@@ -110,7 +121,12 @@ export async function stopChildren(children: Set<ChildProcess>, graceMs = 3000):
 }
 
 /** Start a long-running process inside `ns` (`ip netns exec` execs in place: the child's PID is the program's). */
-export function spawnIn(ns: string, argv: string[], children: Set<ChildProcess>, opts: SpawnOptions = {}): ChildProcess {
+export function spawnIn(
+  ns: string,
+  argv: string[],
+  children: Set<ChildProcess>,
+  opts: SpawnOptions = {},
+): ChildProcess {
   const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   children.add(child);
   child.on('exit', () => children.delete(child));

@@ -18,7 +18,10 @@ const KNOWN = '02:00:00:00:00:01';
 function poolSpec(lab: Lab, moreSubnets: Record<string, unknown>[] = []) {
   const p = lab.prefix;
   return {
-    dhcp: { mode: 'pool', subnets: [{ cidr: `${p}.0/24`, range: `${p}.100-${p}.250`, router: `${p}.1`, leaseSeconds: 600 }, ...moreSubnets] },
+    dhcp: {
+      mode: 'pool',
+      subnets: [{ cidr: `${p}.0/24`, range: `${p}.100-${p}.250`, router: `${p}.1`, leaseSeconds: 600 }, ...moreSubnets],
+    },
     profiles: PROFILES,
     nodes: [{ name: 'known', macs: [KNOWN], ip: `${p}.21`, profile: 'ipxe' }],
   };
@@ -29,18 +32,38 @@ t.test('100,000 random and truncated datagrams leave the daemon alive and answer
   const d = await startRackjoin(t, lab, poolSpec(lab));
   const udpBefore = await udpCounters(lab);
   const started = Date.now();
-  const r = await lab.exec(lab.client, ['node', join(REPO, 'dist/test/helpers/dhcpFuzz.js'), lab.clientIp, lab.serverIp, '100000'], {
-    timeoutMs: 180_000,
-  });
+  const r = await lab.exec(
+    lab.client,
+    ['node', join(REPO, 'dist/test/helpers/dhcpFuzz.js'), lab.clientIp, lab.serverIp, '100000'],
+    {
+      timeoutMs: 180_000,
+    },
+  );
   t.equal(r.code, 0, `fuzzer sent 100,000 datagrams in ${((Date.now() - started) / 1000).toFixed(1)} s ${r.stderr}`);
   const udp = await udpCounters(lab);
   const delivered = udp.InDatagrams! - udpBefore.InDatagrams!;
   const overflowed = udp.RcvbufErrors! - udpBefore.RcvbufErrors!;
-  t.ok(delivered >= 95_000, `the daemon's sockets received ${delivered} datagrams (${overflowed} overflowed its buffer)`);
+  t.ok(
+    delivered >= 95_000,
+    `the daemon's sockets received ${delivered} datagrams (${overflowed} overflowed its buffer)`,
+  );
   t.equal(d.proc.exitCode, null, 'daemon still running');
   t.equal(d.proc.signalCode, null);
-  const lease = await udhcpc(t, lab, KNOWN, ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', '-O', '66', '-O', '67']);
-  t.match(lease, { ip: `${lab.prefix}.21`, bootfile: 'undionly.kpxe', siaddr: lab.serverIp }, 'a real client is still served');
+  const lease = await udhcpc(t, lab, KNOWN, [
+    '-V',
+    'PXEClient:Arch:00000:UNDI:002001',
+    '-x',
+    '0x5d:0000',
+    '-O',
+    '66',
+    '-O',
+    '67',
+  ]);
+  t.match(
+    lease,
+    { ip: `${lab.prefix}.21`, bootfile: 'undionly.kpxe', siaddr: lab.serverIp },
+    'a real client is still served',
+  );
   t.notOk(d.output().includes('request handling failed'), 'no datagram made a handler throw');
   t.notOk(d.output().includes('"level":50'), 'no errors logged');
 });
@@ -65,7 +88,17 @@ function acked(file: string): Map<string, string> {
 }
 
 async function capture(lab: Lab, file: string) {
-  const proc = lab.spawn(lab.client, ['tcpdump', '-i', lab.clientIf, '-n', '-U', '--immediate-mode', '-w', file, 'udp port 67 or udp port 68']);
+  const proc = lab.spawn(lab.client, [
+    'tcpdump',
+    '-i',
+    lab.clientIf,
+    '-n',
+    '-U',
+    '--immediate-mode',
+    '-w',
+    file,
+    'udp port 67 or udp port 68',
+  ]);
   let err = '';
   proc.stderr!.on('data', (b) => (err += b));
   const deadline = Date.now() + 10_000;
@@ -98,7 +131,11 @@ t.test('kill -9 during a perfdhcp run: no ACKed lease lost, no address given twi
   const ackedBefore = acked(before);
   t.ok(ackedBefore.size >= 200, `${ackedBefore.size} addresses ACKed before the kill`);
   const db = new Database(join(d.dataDir, 'rackjoin.db'));
-  const rows = new Map((db.prepare("SELECT ip, mac FROM dhcp_leases WHERE state = 'bound'").all() as { ip: string; mac: string }[]).map((r) => [r.ip, r.mac]));
+  const rows = new Map(
+    (db.prepare("SELECT ip, mac FROM dhcp_leases WHERE state = 'bound'").all() as { ip: string; mac: string }[]).map(
+      (r) => [r.ip, r.mac],
+    ),
+  );
   db.close();
   const lost = [...ackedBefore].filter(([ip, mac]) => rows.get(ip) !== mac);
   t.same(lost, [], 'every ACKed lease is in the database after kill -9');
@@ -107,7 +144,17 @@ t.test('kill -9 during a perfdhcp run: no ACKed lease lost, no address given twi
   const after = join(dir, 'after.pcap');
   stop = await capture(lab, after);
   // New clients (another MAC range) ask for addresses while the old leases are still valid.
-  const r2 = await perfdhcp(lab, ['-r', '300', '-R', '100000', '-p', '2', '-b', 'mac=02:77:00:00:00:00', ...LINK_SELECTION]);
+  const r2 = await perfdhcp(lab, [
+    '-r',
+    '300',
+    '-R',
+    '100000',
+    '-p',
+    '2',
+    '-b',
+    'mac=02:77:00:00:00:00',
+    ...LINK_SELECTION,
+  ]);
   await stop();
   t.ok(r2.raReceived > 0, `${r2.raReceived} ACKs after the restart`);
   const ackedAfter = acked(after);

@@ -24,7 +24,11 @@ interface Daemon {
   token(node: string): string;
 }
 
-async function startInLab(t: { teardown(fn: () => unknown): void }, lab: Lab, extra: Record<string, unknown> = {}): Promise<Daemon> {
+async function startInLab(
+  t: { teardown(fn: () => unknown): void },
+  lab: Lab,
+  extra: Record<string, unknown> = {},
+): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), 'rj-lifecycle-it-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'inventory'));
@@ -58,7 +62,12 @@ async function startInLab(t: { teardown(fn: () => unknown): void }, lab: Lab, ex
       dhcp: { mode: 'reservation', subnets: [{ cidr: `${p}.0/24`, router: lab.serverIp, leaseSeconds: 600 }] },
       tftp: { enabled: false },
       http: { port: PORT, host: '0.0.0.0' },
-      api: { tokens: [{ name: 'ops', token: TOKENS.admin, scope: 'admin' }, { name: 'dash', token: TOKENS.read, scope: 'read' }] },
+      api: {
+        tokens: [
+          { name: 'ops', token: TOKENS.admin, scope: 'admin' },
+          { name: 'dash', token: TOKENS.read, scope: 'read' },
+        ],
+      },
       log: { level: 'info' },
       ...extra,
     }),
@@ -93,10 +102,16 @@ async function startInLab(t: { teardown(fn: () => unknown): void }, lab: Lab, ex
 }
 
 /** curl in the client namespace; JSON bodies parsed. */
-async function curl(lab: Lab, method: string, url: string, opts: { token?: string; body?: unknown } = {}): Promise<{ status: number; body: any; text: string }> {
+async function curl(
+  lab: Lab,
+  method: string,
+  url: string,
+  opts: { token?: string; body?: unknown } = {},
+): Promise<{ status: number; body: any; text: string }> {
   const args = ['curl', '-s', '-X', method, '-w', '\n%{http_code}', '--max-time', '30'];
   if (opts.token) args.push('-H', `Authorization: Bearer ${opts.token}`);
-  if (opts.body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(opts.body));
+  if (opts.body !== undefined)
+    args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(opts.body));
   const r = await lab.exec(lab.client, [...args, url], { timeoutMs: 40_000 });
   const nl = r.stdout.lastIndexOf('\n');
   const text = r.stdout.slice(0, nl);
@@ -123,12 +138,20 @@ t.test('one node from DHCP to joined, reimaged, and back to the installer', { sk
   const lab = await createLab(t, { clientAddress: true });
   const d = await startInLab(t, lab);
   const node = async () => (await curl(lab, 'GET', `${d.base}/api/v1/nodes/worker-01`, { token: TOKENS.read })).body;
-  const events = async () => (await curl(lab, 'GET', `${d.base}/api/v1/nodes/worker-01/events`, { token: TOKENS.read })).body.events as any[];
+  const events = async () =>
+    (await curl(lab, 'GET', `${d.base}/api/v1/nodes/worker-01/events`, { token: TOKENS.read })).body.events as any[];
   const callback = (token: string, stage: string, message?: string) =>
     curl(lab, 'POST', `${d.base}/api/v1/callback/${token}`, { body: { stage, ...(message ? { message } : {}) } });
 
   // Watchers: raw SSE with curl, and the CLI's live view (piped: one line per transition).
-  const sse = lab.spawn(lab.client, ['curl', '-s', '-N', '-H', `Authorization: Bearer ${TOKENS.read}`, `${d.base}/api/v1/events`]);
+  const sse = lab.spawn(lab.client, [
+    'curl',
+    '-s',
+    '-N',
+    '-H',
+    `Authorization: Bearer ${TOKENS.read}`,
+    `${d.base}/api/v1/events`,
+  ]);
   let sseText = '';
   sse.stdout!.on('data', (b) => (sseText += b));
   const watch = lab.spawn(lab.client, [process.execPath, CLI, 'watch'], {
@@ -160,14 +183,22 @@ t.test('one node from DHCP to joined, reimaged, and back to the installer', { sk
   t.equal(wrong.status, 404, 'an unknown token is refused');
   t.equal((await node()).state, 'pxe', '... and changes nothing');
 
-  t.same((await callback(token, 'installing', 'subiquity started')).body, { node: 'worker-01', state: 'installing', outcome: 'advanced' });
+  t.same((await callback(token, 'installing', 'subiquity started')).body, {
+    node: 'worker-01',
+    state: 'installing',
+    outcome: 'advanced',
+  });
   t.same((await callback(token, 'installing')).body.outcome, 'repeat');
   t.same((await callback(token, 'installed', 'curtin done')).body.state, 'installed');
   t.equal((await node()).netboot, false, 'installed: PXE gets local boot from now on');
 
   // A retried DHCP after the install (the machine reboots through PXE) does not restart anything.
   await udhcpc(t, lab, MAC, UEFI);
-  t.same((await callback(token, 'installing')).body, { node: 'worker-01', state: 'installed', outcome: 'stale' }, 'a late installing does not move back');
+  t.same(
+    (await callback(token, 'installing')).body,
+    { node: 'worker-01', state: 'installed', outcome: 'stale' },
+    'a late installing does not move back',
+  );
   t.equal((await node()).state, 'installed');
 
   t.same((await callback(token, 'joining')).body.state, 'joining');
@@ -175,17 +206,31 @@ t.test('one node from DHCP to joined, reimaged, and back to the installer', { sk
   const joined = await node();
   const order = ['registered', 'pxe', 'installing', 'installed', 'joining', 'joined'];
   const stamps = order.map((s) => Date.parse(joined.stages[s]));
-  t.same([...stamps].sort((a, b) => a - b), stamps, 'stage timestamps in path order');
+  t.same(
+    [...stamps].sort((a, b) => a - b),
+    stamps,
+    'stage timestamps in path order',
+  );
   t.same(Object.keys(joined.durations).sort(), [...order].sort());
   const timeline = await events();
   const states = timeline.filter((e) => e.type === 'state').map((e) => `${e.data.from}>${e.data.to}`);
   t.same(states, ['registered>pxe', 'pxe>installing', 'installing>installed', 'installed>joining', 'joining>joined']);
-  t.match(timeline.find((e) => e.type === 'callback' && e.data.stage === 'installed').data, { message: 'curtin done', client: lab.clientIp, outcome: 'advanced' });
+  t.match(timeline.find((e) => e.type === 'callback' && e.data.stage === 'installed').data, {
+    message: 'curtin done',
+    client: lab.clientIp,
+    outcome: 'advanced',
+  });
 
   // SSE and the watch saw every transition.
   await until('SSE transitions', async () => (sseText.match(/^data: /gm) ?? []).length >= 5);
-  const sseMsgs = sseText.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
-  t.same(sseMsgs.map((m) => m.to), ['pxe', 'installing', 'installed', 'joining', 'joined']);
+  const sseMsgs = sseText
+    .split('\n')
+    .filter((l) => l.startsWith('data: '))
+    .map((l) => JSON.parse(l.slice(6)));
+  t.same(
+    sseMsgs.map((m) => m.to),
+    ['pxe', 'installing', 'installed', 'joining', 'joined'],
+  );
   t.match(sseMsgs[0], { node: 'worker-01', from: 'registered', to: 'pxe', reason: /boot offer sent/ });
   await until('watch lines', async () => watchText.includes('joining -> joined'));
   t.match(watchText, /worker-01 {2}registered -> pxe {2}boot offer sent/);
@@ -202,18 +247,42 @@ t.test('one node from DHCP to joined, reimaged, and back to the installer', { sk
 
   // Reimage with a power cycle: the BMC does not answer. The node is armed all the same.
   const env = { ...process.env, RACKJOIN_URL: d.base, RACKJOIN_TOKEN: TOKENS.admin };
-  const cycled = await lab.exec(lab.client, ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, 'reimage', 'worker-01', '--power-cycle'], {
-    timeoutMs: 60_000,
-  });
+  const cycled = await lab.exec(
+    lab.client,
+    [
+      'env',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      process.execPath,
+      CLI,
+      'reimage',
+      'worker-01',
+      '--power-cycle',
+    ],
+    {
+      timeoutMs: 60_000,
+    },
+  );
   t.equal(cycled.code, 1);
-  t.match(cycled.stderr, new RegExp(`502 node worker-01 is armed for reimage, but the power cycle failed: IPMI BMC ${lab.prefix.replace(/\./g, '\\.')}\\.99 unreachable or refused`));
+  t.match(
+    cycled.stderr,
+    new RegExp(
+      `502 node worker-01 is armed for reimage, but the power cycle failed: IPMI BMC ${lab.prefix.replace(/\./g, '\\.')}\\.99 unreachable or refused`,
+    ),
+  );
   const armed = await node();
   t.equal(armed.state, 'registered');
   t.equal(armed.netboot, true);
   t.same(Object.keys(armed.stages), ['registered'], 'a new run');
   t.equal((await callback(token, 'joined')).status, 404, 'the old node token is dead');
 
-  const again = await lab.exec(lab.client, ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, 'reimage', 'worker-01']);
+  const again = await lab.exec(lab.client, [
+    'env',
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    process.execPath,
+    CLI,
+    'reimage',
+    'worker-01',
+  ]);
   t.equal(again.code, 0, again.stderr);
   t.match(again.stdout, /worker-01: armed for reimage \(was registered\)/);
   t.match(again.stdout, /kubernetes: no kubernetes\.kubeconfig configured/);
@@ -238,14 +307,17 @@ t.test('a node that stops after the boot offer times out with the reason', { ski
     return n.state === 'failed' && n;
   });
   t.ok(failed.durations.pxe >= 2, 'it sat in pxe for its budget');
-  const last = (await curl(lab, 'GET', `${d.base}/api/v1/nodes/worker-01/events?type=state`, { token: TOKENS.read })).body.events.at(-1);
+  const last = (
+    await curl(lab, 'GET', `${d.base}/api/v1/nodes/worker-01/events?type=state`, { token: TOKENS.read })
+  ).body.events.at(-1);
   t.match(last.data, {
     from: 'pxe',
     to: 'failed',
     stage: 'pxe',
     timeout: 'pxe',
     timeoutSeconds: 2,
-    reason: /^timed out: pxe for over 2 s: sent a DHCP boot offer \(ipxe\.efi\) at \d\d:\d\d:\d\dZ, never fetched its boot file: check that TFTP\/HTTP/,
+    reason:
+      /^timed out: pxe for over 2 s: sent a DHCP boot offer \(ipxe\.efi\) at \d\d:\d\d:\d\dZ, never fetched its boot file: check that TFTP\/HTTP/,
   });
   const metrics = (await curl(lab, 'GET', `${d.base}/metrics`, { token: TOKENS.read })).text;
   t.match(metrics, /rackjoin_nodes\{state="failed"\} 1/);

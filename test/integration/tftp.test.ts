@@ -54,36 +54,64 @@ if (why && !process.env.CI) {
 
     const server = await startFixture(t, lab, root);
     const host = lab.serverIp;
-    const intact = (name: string, outFile: string) =>
-      existsSync(outFile) && readFileSync(outFile).equals(files[name]!);
+    const intact = (name: string, outFile: string) => existsSync(outFile) && readFileSync(outFile).equals(files[name]!);
 
     await t.test('curl --tftp-blksize fetches intact', async (t) => {
       let mark = 0;
       for (const blk of ['512', '1468']) {
         const o = join(out, `curl-${blk}`);
         mark = server.mark();
-        const r = await lab.exec(lab.client, ['curl', '-sS', '--max-time', '60', '--tftp-blksize', blk, '-o', o, `tftp://${host}/sub/kernel`]);
+        const r = await lab.exec(lab.client, [
+          'curl',
+          '-sS',
+          '--max-time',
+          '60',
+          '--tftp-blksize',
+          blk,
+          '-o',
+          o,
+          `tftp://${host}/sub/kernel`,
+        ]);
         t.equal(r.code, 0, r.stderr.slice(-500));
         t.ok(intact('sub/kernel', o), `blksize ${blk}`);
       }
-      t.match(await server.recordAfter(mark, 'sub/kernel'), { path: 'sub/kernel', status: 'ok', blksize: 1468, peer: { address: lab.clientIp } });
+      t.match(await server.recordAfter(mark, 'sub/kernel'), {
+        path: 'sub/kernel',
+        status: 'ok',
+        blksize: 1468,
+        peer: { address: lab.clientIp },
+      });
     });
 
     await t.test('blksize stays under the path MTU: no block is fragmented', async (t) => {
       // A 1280-byte link (a tunnel, a VLAN stack): 1468-byte blocks would need two fragments each.
-      const mtu = (ns: string, dev: string, value: string) => lab.exec(ns, ['ip', 'link', 'set', 'dev', dev, 'mtu', value], { timeoutMs: 10_000 });
+      const mtu = (ns: string, dev: string, value: string) =>
+        lab.exec(ns, ['ip', 'link', 'set', 'dev', dev, 'mtu', value], { timeoutMs: 10_000 });
       t.teardown(async () => {
         await mtu(lab.server, lab.serverIf, '1500');
         await mtu(lab.client, lab.clientIf, '1500');
       });
-      for (const [ns, dev] of [[lab.server, lab.serverIf], [lab.client, lab.clientIf]] as const) {
+      for (const [ns, dev] of [
+        [lab.server, lab.serverIf],
+        [lab.client, lab.clientIf],
+      ] as const) {
         const r = await mtu(ns, dev, '1280');
         t.equal(r.code, 0, r.stderr);
       }
       const before = await lab.exec(lab.client, ['nstat', '-asz', 'IpReasmReqds'], { timeoutMs: 10_000 });
       const o = join(out, 'curl-mtu');
       const mark = server.mark();
-      const r = await lab.exec(lab.client, ['curl', '-sS', '--max-time', '60', '--tftp-blksize', '1468', '-o', o, `tftp://${host}/sub/kernel`]);
+      const r = await lab.exec(lab.client, [
+        'curl',
+        '-sS',
+        '--max-time',
+        '60',
+        '--tftp-blksize',
+        '1468',
+        '-o',
+        o,
+        `tftp://${host}/sub/kernel`,
+      ]);
       t.equal(r.code, 0, r.stderr.slice(-500));
       t.ok(intact('sub/kernel', o), 'intact');
       t.match(await server.recordAfter(mark, 'sub/kernel'), { status: 'ok', blksize: 1280 - 32 });
@@ -95,10 +123,18 @@ if (why && !process.env.CI) {
     await t.test('tftp-hpa, blksize 512, 33 MiB: the block number wraps', async (t) => {
       const o = join(out, 'hpa-big');
       const mark = server.mark();
-      const r = await lab.exec(lab.client, ['tftp', host, '69', '-m', 'binary', '-c', 'get', 'big.bin', o], { timeoutMs: 120_000 });
+      const r = await lab.exec(lab.client, ['tftp', host, '69', '-m', 'binary', '-c', 'get', 'big.bin', o], {
+        timeoutMs: 120_000,
+      });
       t.equal(r.code, 0, r.stderr.slice(-500));
       t.ok(intact('big.bin', o), 'intact after 67,585 blocks');
-      t.match(await server.recordAfter(mark, 'big.bin'), { path: 'big.bin', status: 'ok', blksize: 512, windowsize: 1, bytes: files['big.bin']!.length });
+      t.match(await server.recordAfter(mark, 'big.bin'), {
+        path: 'big.bin',
+        status: 'ok',
+        blksize: 512,
+        windowsize: 1,
+        bytes: files['big.bin']!.length,
+      });
     });
 
     await t.test('atftp with windowsize 16', async (t) => {
@@ -111,17 +147,37 @@ if (why && !process.env.CI) {
       );
       t.equal(r.code, 0, r.stderr.slice(-500));
       t.ok(intact('big.bin', o));
-      t.match(await server.recordAfter(mark, 'big.bin'), { path: 'big.bin', status: 'ok', blksize: 1468, windowsize: 16 });
+      t.match(await server.recordAfter(mark, 'big.bin'), {
+        path: 'big.bin',
+        status: 'ok',
+        blksize: 1468,
+        windowsize: 16,
+      });
     });
 
     await t.test('a per-MAC pxelinux config is rendered', async (t) => {
       const mark = server.mark();
-      const r = await lab.exec(lab.client, ['curl', '-sS', '--max-time', '20', `tftp://${host}/pxelinux.cfg/01-52-54-00-12-34-56`]);
+      const r = await lab.exec(lab.client, [
+        'curl',
+        '-sS',
+        '--max-time',
+        '20',
+        `tftp://${host}/pxelinux.cfg/01-52-54-00-12-34-56`,
+      ]);
       t.equal(r.code, 0, r.stderr.slice(-500));
       t.match(r.stdout, /BOOTIF=01-52-54-00-12-34-56/);
       t.match(r.stdout, new RegExp(`requested by ${lab.clientIp.replace(/\./g, '\\.')}`));
-      t.match(await server.recordAfter(mark, 'pxelinux.cfg/01-52-54-00-12-34-56'), { node: 'node-52-54-00-12-34-56', status: 'ok' });
-      const other = await lab.exec(lab.client, ['curl', '-sS', '--max-time', '20', `tftp://${host}/pxelinux.cfg/01-52-54-00-99-99-99`]);
+      t.match(await server.recordAfter(mark, 'pxelinux.cfg/01-52-54-00-12-34-56'), {
+        node: 'node-52-54-00-12-34-56',
+        status: 'ok',
+      });
+      const other = await lab.exec(lab.client, [
+        'curl',
+        '-sS',
+        '--max-time',
+        '20',
+        `tftp://${host}/pxelinux.cfg/01-52-54-00-99-99-99`,
+      ]);
       t.not(other.code, 0, 'an unknown MAC gets no config');
     });
 
@@ -152,9 +208,19 @@ if (why && !process.env.CI) {
     await t.test('uploads are refused', async (t) => {
       const src = join(dir, 'upload-me');
       writeFileSync(src, 'evil');
-      const c = await lab.exec(lab.client, ['curl', '-sS', '--max-time', '10', '-T', src, `tftp://${host}/pxelinux.cfg/default`]);
+      const c = await lab.exec(lab.client, [
+        'curl',
+        '-sS',
+        '--max-time',
+        '10',
+        '-T',
+        src,
+        `tftp://${host}/pxelinux.cfg/default`,
+      ]);
       t.not(c.code, 0, 'curl -T fails');
-      const h = await lab.exec(lab.client, ['tftp', host, '69', '-m', 'binary', '-c', 'put', src, 'uploaded'], { timeoutMs: 20_000 });
+      const h = await lab.exec(lab.client, ['tftp', host, '69', '-m', 'binary', '-c', 'put', src, 'uploaded'], {
+        timeoutMs: 20_000,
+      });
       t.match(h.stdout + h.stderr, /Error code 2|uploads are not accepted/i, 'tftp put gets error 2');
       t.notOk(existsSync(join(root, 'pxelinux.cfg', 'default')));
       t.notOk(existsSync(join(root, 'uploaded')));
@@ -164,12 +230,23 @@ if (why && !process.env.CI) {
     await t.test('runts, garbage and strangers leave the server and other transfers alive', async (t) => {
       const o = join(out, 'bystander');
       // A bystander transfer in flight while the probe runs.
-      const bystander = lab.exec(lab.client, ['curl', '-sS', '--max-time', '120', '--tftp-blksize', '512', '-o', o, `tftp://${host}/big.bin`], {
-        timeoutMs: 130_000,
+      const bystander = lab.exec(
+        lab.client,
+        ['curl', '-sS', '--max-time', '120', '--tftp-blksize', '512', '-o', o, `tftp://${host}/big.bin`],
+        {
+          timeoutMs: 130_000,
+        },
+      );
+      const r = await lab.exec(lab.client, ['node', probe, host, '69', 'small.bin', join(root, 'small.bin')], {
+        timeoutMs: 60_000,
       });
-      const r = await lab.exec(lab.client, ['node', probe, host, '69', 'small.bin', join(root, 'small.bin')], { timeoutMs: 60_000 });
       t.equal(r.code, 0, r.stderr.slice(-500));
-      const res = JSON.parse(r.stdout.trim()) as { answeredGarbage: number; strangerErrors: number; ok: boolean; intact: boolean };
+      const res = JSON.parse(r.stdout.trim()) as {
+        answeredGarbage: number;
+        strangerErrors: number;
+        ok: boolean;
+        intact: boolean;
+      };
       t.equal(res.answeredGarbage, 0, 'garbage to port 69 gets no answer');
       t.equal(res.strangerErrors, 3, 'every stranger packet got error 5');
       t.ok(res.ok && res.intact, 'the probed transfer completed intact');
@@ -180,7 +257,15 @@ if (why && !process.env.CI) {
       t.ok(s.dropped.stranger >= 3, 'strangers counted');
       t.ok(s.dropped.runt >= 3);
       t.ok(s.dropped.badOpcode + s.dropped.malformed >= 3);
-      const again = await lab.exec(lab.client, ['curl', '-sS', '--max-time', '20', '-o', join(out, 'again'), `tftp://${host}/small.bin`]);
+      const again = await lab.exec(lab.client, [
+        'curl',
+        '-sS',
+        '--max-time',
+        '20',
+        '-o',
+        join(out, 'again'),
+        `tftp://${host}/small.bin`,
+      ]);
       t.equal(again.code, 0, 'still serving');
     });
 
@@ -188,10 +273,25 @@ if (why && !process.env.CI) {
       // A GC pause, a synchronous call or CPU starvation: the npm tftp package lost every transfer here.
       const lockstep = join(out, 'frozen-curl');
       const windowed = join(out, 'frozen-atftp');
-      const a = lab.exec(lab.client, ['curl', '-sS', '--max-time', '100', '-o', lockstep, `tftp://${host}/big.bin`], { timeoutMs: 110_000 });
+      const a = lab.exec(lab.client, ['curl', '-sS', '--max-time', '100', '-o', lockstep, `tftp://${host}/big.bin`], {
+        timeoutMs: 110_000,
+      });
       const b = lab.exec(
         lab.client,
-        ['atftp', '--option', 'blksize 1468', '--option', 'windowsize 16', '-g', '-r', 'big.bin', '-l', windowed, host, '69'],
+        [
+          'atftp',
+          '--option',
+          'blksize 1468',
+          '--option',
+          'windowsize 16',
+          '-g',
+          '-r',
+          'big.bin',
+          '-l',
+          windowed,
+          host,
+          '69',
+        ],
         { timeoutMs: 110_000 },
       );
       await new Promise((r) => setTimeout(r, 150));
@@ -213,9 +313,13 @@ if (why && !process.env.CI) {
       // The server sends a window as one UDP GSO packet, which a veth carries whole: the client's
       // netfilter would see (and drop) whole windows. Without the offload on the server's veth the
       // kernel cuts it into datagrams before the wire, so each block is dropped on its own.
-      const gsoOff = await lab.exec(lab.server, ['ethtool', '-K', lab.serverIf, 'tx-udp-segmentation', 'off'], { timeoutMs: 10_000 });
+      const gsoOff = await lab.exec(lab.server, ['ethtool', '-K', lab.serverIf, 'tx-udp-segmentation', 'off'], {
+        timeoutMs: 10_000,
+      });
       t.equal(gsoOff.code, 0, gsoOff.stderr);
-      t.teardown(() => lab.exec(lab.server, ['ethtool', '-K', lab.serverIf, 'tx-udp-segmentation', 'on'], { timeoutMs: 10_000 }));
+      t.teardown(() =>
+        lab.exec(lab.server, ['ethtool', '-K', lab.serverIf, 'tx-udp-segmentation', 'on'], { timeoutMs: 10_000 }),
+      );
       // Dropped on arrival in each namespace (DATA in the client's, ACKs in the server's): a drop
       // in an output hook would fail the sender's sendto() with EPERM, which no real loss does
       // (atftp aborts on it).
@@ -223,9 +327,35 @@ if (why && !process.env.CI) {
       for (const ns of [lab.client, lab.server]) {
         t.equal((await nft(ns, 'add', 'table', 'inet', 'rjloss')).code, 0);
         t.teardown(() => nft(ns, 'delete', 'table', 'inet', 'rjloss'));
-        const chain = await nft(ns, 'add', 'chain', 'inet', 'rjloss', 'input', '{ type filter hook input priority 0; policy accept; }');
+        const chain = await nft(
+          ns,
+          'add',
+          'chain',
+          'inet',
+          'rjloss',
+          'input',
+          '{ type filter hook input priority 0; policy accept; }',
+        );
         t.equal(chain.code, 0, chain.stderr);
-        const rule = await nft(ns, 'add', 'rule', 'inet', 'rjloss', 'input', 'meta', 'l4proto', 'udp', 'numgen', 'random', 'mod', '100', '<', '1', 'counter', 'drop');
+        const rule = await nft(
+          ns,
+          'add',
+          'rule',
+          'inet',
+          'rjloss',
+          'input',
+          'meta',
+          'l4proto',
+          'udp',
+          'numgen',
+          'random',
+          'mod',
+          '100',
+          '<',
+          '1',
+          'counter',
+          'drop',
+        );
         t.equal(rule.code, 0, rule.stderr);
       }
       const before = await server.stats();
@@ -240,7 +370,20 @@ if (why && !process.env.CI) {
         started = Date.now();
         r = await lab.exec(
           lab.client,
-          ['atftp', '--option', 'blksize 1468', '--option', 'windowsize 16', '-g', '-r', 'sub/kernel', '-l', o, host, '69'],
+          [
+            'atftp',
+            '--option',
+            'blksize 1468',
+            '--option',
+            'windowsize 16',
+            '-g',
+            '-r',
+            'sub/kernel',
+            '-l',
+            o,
+            host,
+            '69',
+          ],
           { timeoutMs: 120_000 },
         );
         if (r.code === 0) break;
@@ -270,7 +413,18 @@ interface Fixture {
 
 async function startFixture(t: { teardown(fn: () => unknown): void }, lab: Lab, root: string): Promise<Fixture> {
   const child: ChildProcess = lab.spawn(lab.server, [
-    'node', fixture, '--root', root, '--host', lab.serverIp, '--port', '69', '--mac', MAC, '--log-level', 'warn',
+    'node',
+    fixture,
+    '--root',
+    root,
+    '--host',
+    lab.serverIp,
+    '--port',
+    '69',
+    '--mac',
+    MAC,
+    '--log-level',
+    'warn',
   ]);
   const records: TransferRecord[] = [];
   const statsWaiters: ((s: TftpStats) => void)[] = [];
@@ -292,7 +446,11 @@ async function startFixture(t: { teardown(fn: () => unknown): void }, lab: Lab, 
     };
     child.once('exit', (code) => reject(new Error(`fixture exited ${code}: ${stderr}`)));
   });
-  const find = (mark: number, path: string) => records.slice(mark).filter((r) => r.path === path).at(-1);
+  const find = (mark: number, path: string) =>
+    records
+      .slice(mark)
+      .filter((r) => r.path === path)
+      .at(-1);
   return {
     pid: child.pid!,
     mark: () => records.length,

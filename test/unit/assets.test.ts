@@ -44,7 +44,11 @@ t.test('resolveAsset keeps to the root', async (t) => {
   const got = await resolveAsset(root, '/pxelinux.0');
   t.same(got, { ok: true, path: join(root, 'pxelinux.0'), size: 6 });
   t.same(await resolveAsset(root, 'sub\\kernel'), { ok: true, path: join(root, 'sub', 'kernel'), size: 7 });
-  t.same(await resolveAsset(root, 'inside'), { ok: true, path: join(root, 'sub', 'kernel'), size: 7 }, 'symlink within the root');
+  t.same(
+    await resolveAsset(root, 'inside'),
+    { ok: true, path: join(root, 'sub', 'kernel'), size: 7 },
+    'symlink within the root',
+  );
   t.same(await resolveAsset(root, 'escape'), { ok: false, reason: 'outside-root' });
   t.same(await resolveAsset(root, 'sub-escape'), { ok: false, reason: 'outside-root' });
   t.same(await resolveAsset(root, 'dirlink/secret'), { ok: false, reason: 'outside-root' });

@@ -67,7 +67,22 @@ const secrets = { nodeToken: NODE_TOKEN, joinToken: JOIN };
 
 // ---- format checks ---------------------------------------------------------
 
-const IPXE_COMMANDS = new Set(['echo', 'kernel', 'initrd', 'boot', 'chain', 'sleep', 'exit', 'sanboot', 'goto', 'iseq', 'isset', 'imgfree', 'dhcp', 'set']);
+const IPXE_COMMANDS = new Set([
+  'echo',
+  'kernel',
+  'initrd',
+  'boot',
+  'chain',
+  'sleep',
+  'exit',
+  'sanboot',
+  'goto',
+  'iseq',
+  'isset',
+  'imgfree',
+  'dhcp',
+  'set',
+]);
 
 function checkIpxe(t: Test, script: string) {
   const lines = script.split('\n');
@@ -90,42 +105,89 @@ t.test('iPXE: entry script, install script, local boot', async (t) => {
   t.match(renderer.entryScript().content, /chain http:\/\/198\.18\.0\.1:8080\/ipxe\/\$\{netX\/mac:hexhyp\}/);
 
   const p = profile({ cmdline: 'ip=dhcp ds=nocloud-net;s={{urls.seed}}', installer: 'cloud-init' });
-  const install = renderer.loaderConfig('ipxe', renderer.context(node(), p, '52:54:00:00:00:01', 'uefi', { nodeToken: NODE_TOKEN, joinToken: null })).content;
+  const install = renderer.loaderConfig(
+    'ipxe',
+    renderer.context(node(), p, '52:54:00:00:00:01', 'uefi', { nodeToken: NODE_TOKEN, joinToken: null }),
+  ).content;
   checkIpxe(t, install);
-  t.match(install, /^kernel http:\/\/198\.18\.0\.1:8080\/assets\/distro\/vmlinuz initrd=initrd\.img ip=dhcp ds=nocloud-net;s=http:\/\/198\.18\.0\.1:8080\/n\/node-token-abcdefghijklmnop\/ BOOTIF=01-52-54-00-00-00-01$/m);
+  t.match(
+    install,
+    /^kernel http:\/\/198\.18\.0\.1:8080\/assets\/distro\/vmlinuz initrd=initrd\.img ip=dhcp ds=nocloud-net;s=http:\/\/198\.18\.0\.1:8080\/n\/node-token-abcdefghijklmnop\/ BOOTIF=01-52-54-00-00-00-01$/m,
+  );
   t.match(install, /^initrd http:\/\/198\.18\.0\.1:8080\/assets\/distro\/initrd\.img$/m);
   t.notMatch(install, JOIN, 'no join token in a loader config');
 
-  const installed = renderer.loaderConfig('ipxe', renderer.context(node({ netboot: false, state: 'installed' }), p, '52:54:00:00:00:01', 'uefi', secrets)).content;
+  const installed = renderer.loaderConfig(
+    'ipxe',
+    renderer.context(node({ netboot: false, state: 'installed' }), p, '52:54:00:00:00:01', 'uefi', secrets),
+  ).content;
   checkIpxe(t, installed);
   t.match(installed, /^exit 1$/m, 'exit 1, so UEFI tries the next boot entry');
   t.notMatch(installed, /kernel/);
-  const san = renderer.loaderConfig('ipxe', renderer.context(node({ netboot: false, localBoot: 'sanboot' }), p, '52:54:00:00:00:01', 'bios', secrets)).content;
+  const san = renderer.loaderConfig(
+    'ipxe',
+    renderer.context(node({ netboot: false, localBoot: 'sanboot' }), p, '52:54:00:00:00:01', 'bios', secrets),
+  ).content;
   t.match(san, /^sanboot --no-describe --drive 0x80 \|\| exit 1$/m);
-  const url = renderer.loaderConfig('ipxe', renderer.context(node(), profile({ kernel: 'https://mirror.example/vmlinuz', initrd: [] }), '52:54:00:00:00:01', 'bios', secrets)).content;
+  const url = renderer.loaderConfig(
+    'ipxe',
+    renderer.context(
+      node(),
+      profile({ kernel: 'https://mirror.example/vmlinuz', initrd: [] }),
+      '52:54:00:00:00:01',
+      'bios',
+      secrets,
+    ),
+  ).content;
   t.match(url, /^kernel https:\/\/mirror\.example\/vmlinuz ip=dhcp BOOTIF=/m, 'absolute kernel URLs pass through');
 });
 
 t.test('pxelinux and GRUB configs', async (t) => {
   const p = profile({ loader: 'pxelinux', cmdline: 'inst.ks={{urls.kickstart}}', installer: 'kickstart' });
-  const px = renderer.loaderConfig('pxelinux', renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets)).content;
-  const keywords = new Set(['DEFAULT', 'PROMPT', 'TIMEOUT', 'LABEL', 'KERNEL', 'INITRD', 'APPEND', 'IPAPPEND', 'LOCALBOOT']);
-  for (const line of px.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))) {
+  const px = renderer.loaderConfig(
+    'pxelinux',
+    renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets),
+  ).content;
+  const keywords = new Set([
+    'DEFAULT',
+    'PROMPT',
+    'TIMEOUT',
+    'LABEL',
+    'KERNEL',
+    'INITRD',
+    'APPEND',
+    'IPAPPEND',
+    'LOCALBOOT',
+  ]);
+  for (const line of px
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))) {
     t.ok(keywords.has(line.split(/\s+/)[0]!), `pxelinux keyword: ${line}`);
   }
   t.match(px, /^\s+KERNEL distro\/vmlinuz$/m);
   t.match(px, /^\s+INITRD distro\/initrd\.img$/m);
   t.match(px, /^\s+APPEND inst\.ks=http:\/\/198\.18\.0\.1:8080\/n\/node-token-abcdefghijklmnop\/kickstart$/m);
   t.match(px, /^\s+IPAPPEND 2$/m);
-  const pxLocal = renderer.loaderConfig('pxelinux', renderer.context(node({ netboot: false }), p, '52:54:00:00:00:01', 'bios', secrets)).content;
+  const pxLocal = renderer.loaderConfig(
+    'pxelinux',
+    renderer.context(node({ netboot: false }), p, '52:54:00:00:00:01', 'bios', secrets),
+  ).content;
   t.match(pxLocal, /^\s+LOCALBOOT 0$/m);
   t.notMatch(pxLocal, /KERNEL/);
 
-  const grub = renderer.loaderConfig('grub', renderer.context(node(), { ...p, loader: 'grub' }, '52:54:00:00:00:01', 'uefi', secrets)).content;
+  const grub = renderer.loaderConfig(
+    'grub',
+    renderer.context(node(), { ...p, loader: 'grub' }, '52:54:00:00:00:01', 'uefi', secrets),
+  ).content;
   t.match(grub, /^\s+linux \/distro\/vmlinuz inst\.ks=\S+ BOOTIF=01-52-54-00-00-00-01$/m);
   t.match(grub, /^\s+initrd \/distro\/initrd\.img$/m);
   t.equal((grub.match(/\{/g) ?? []).length, (grub.match(/\}/g) ?? []).length, 'braces balance');
-  t.match(renderer.loaderConfig('grub', renderer.context(node({ netboot: false }), p, '52:54:00:00:00:01', 'uefi', secrets)).content, /^\s+exit 1$/m);
+  t.match(
+    renderer.loaderConfig('grub', renderer.context(node({ netboot: false }), p, '52:54:00:00:00:01', 'uefi', secrets))
+      .content,
+    /^\s+exit 1$/m,
+  );
 });
 
 function joinLine(text: string): string {
@@ -135,7 +197,11 @@ function joinLine(text: string): string {
 }
 
 t.test('cloud-init NoCloud: user-data, meta-data, network-config parse as YAML', async (t) => {
-  const p = profile({ installer: 'cloud-init', template: 'ubuntu-autoinstall', vars: { sshAuthorizedKey: 'ssh-ed25519 AAAA op@host', kubernetesVersion: 'v1.30' } });
+  const p = profile({
+    installer: 'cloud-init',
+    template: 'ubuntu-autoinstall',
+    vars: { sshAuthorizedKey: 'ssh-ed25519 AAAA op@host', kubernetesVersion: 'v1.30' },
+  });
   const ctx = renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets);
   const userData = renderer.installerFile('user-data', ctx)!;
   t.equal(userData.template, 'ubuntu-autoinstall.user-data');
@@ -144,9 +210,14 @@ t.test('cloud-init NoCloud: user-data, meta-data, network-config parse as YAML',
   t.equal(doc.autoinstall.version, 1);
   t.equal(doc.autoinstall.identity.hostname, 'worker-01');
   t.same(doc.autoinstall.ssh['authorized-keys'], ['ssh-ed25519 AAAA op@host']);
-  t.match(doc.autoinstall['early-commands'][0], /"stage":"installing".*\/api\/v1\/callback\/node-token-abcdefghijklmnop$/);
+  t.match(
+    doc.autoinstall['early-commands'][0],
+    /"stage":"installing".*\/api\/v1\/callback\/node-token-abcdefghijklmnop$/,
+  );
   t.match(doc.autoinstall['late-commands'].at(-1), /"stage":"installed"/);
-  const files = Object.fromEntries(doc.autoinstall['user-data'].write_files.map((f: { path: string; content: string }) => [f.path, f.content]));
+  const files = Object.fromEntries(
+    doc.autoinstall['user-data'].write_files.map((f: { path: string; content: string }) => [f.path, f.content]),
+  );
   const join = files['/usr/local/sbin/rackjoin-join'];
   t.equal(joinLine(join), `${ENDPOINT} ${JOIN} ${HASH} worker-01`, 'kubeadm join carries endpoint, token and CA hash');
   t.match(join, /"stage":"joining"/);
@@ -155,7 +226,10 @@ t.test('cloud-init NoCloud: user-data, meta-data, network-config parse as YAML',
   t.match(files['/usr/local/sbin/rackjoin-prepare'], /stable:\/\$v\/deb/);
   t.match(files['/usr/local/sbin/rackjoin-prepare'], /^v=v1\.30$/m);
   t.match(files['/usr/local/sbin/rackjoin-prepare'], /--node-labels=pool=general,rack=r1/);
-  t.same(doc.autoinstall['user-data'].runcmd, [['/usr/local/sbin/rackjoin-prepare'], ['/usr/local/sbin/rackjoin-join']]);
+  t.same(doc.autoinstall['user-data'].runcmd, [
+    ['/usr/local/sbin/rackjoin-prepare'],
+    ['/usr/local/sbin/rackjoin-join'],
+  ]);
 
   const meta = parseYaml(renderer.installerFile('meta-data', ctx)!.content);
   t.equal(meta['local-hostname'], 'worker-01');
@@ -167,17 +241,39 @@ t.test('cloud-init NoCloud: user-data, meta-data, network-config parse as YAML',
 
   const noJoin = renderer.context(node(), p, '52:54:00:00:00:01', 'bios', { nodeToken: NODE_TOKEN, joinToken: null });
   const failing = parseYaml(renderer.installerFile('user-data', noJoin)!.content);
-  t.match(failing.autoinstall['user-data'].write_files[1].content, /"stage":"failed","message":"rackjoin has no kubernetes.apiServerEndpoint or join token configured"/);
+  t.match(
+    failing.autoinstall['user-data'].write_files[1].content,
+    /"stage":"failed","message":"rackjoin has no kubernetes.apiServerEndpoint or join token configured"/,
+  );
 });
 
 t.test('kickstart: sections closed, join and callbacks present', async (t) => {
   const p = profile({ loader: 'pxelinux', installer: 'kickstart', template: 'rocky-kickstart' });
-  const ks = renderer.installerFile('kickstart', renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets))!.content;
+  const ks = renderer.installerFile(
+    'kickstart',
+    renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets),
+  )!.content;
   const opened = ks.match(/^%(packages|pre|post)\b/gm) ?? [];
   const closed = ks.match(/^%end$/gm) ?? [];
-  t.same(opened.map((s) => s.slice(1)), ['packages', 'pre', 'post']);
+  t.same(
+    opened.map((s) => s.slice(1)),
+    ['packages', 'pre', 'post'],
+  );
   t.equal(closed.length, opened.length, 'every section ends with %end');
-  for (const cmd of ['text', 'reboot', 'url', 'lang', 'keyboard', 'timezone', 'network', 'rootpw', 'zerombr', 'clearpart', 'autopart', 'bootloader']) {
+  for (const cmd of [
+    'text',
+    'reboot',
+    'url',
+    'lang',
+    'keyboard',
+    'timezone',
+    'network',
+    'rootpw',
+    'zerombr',
+    'clearpart',
+    'autopart',
+    'bootloader',
+  ]) {
     t.match(ks, new RegExp(`^${cmd}\\b`, 'm'), `kickstart command ${cmd}`);
   }
   t.match(ks, /^network --bootproto=dhcp --device=52:54:00:00:00:01 --hostname=worker-01 --activate$/m);
@@ -189,14 +285,32 @@ t.test('kickstart: sections closed, join and callbacks present', async (t) => {
 });
 
 t.test('preseed: every line is a d-i answer, callbacks by busybox wget', async (t) => {
-  const p = profile({ installer: 'preseed', template: 'debian-preseed', vars: { sshAuthorizedKey: "ssh-ed25519 AAAA it's-me" } });
-  const pre = renderer.installerFile('preseed', renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets))!.content;
-  const logical = pre.replace(/\\\n/g, ' ').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
-  for (const l of logical) t.match(l, /^(d-i|tasksel) \S+ (string|boolean|select|multiselect|password|note)( |$)/, l.slice(0, 60));
-  t.match(pre, /^d-i preseed\/early_command string wget -q -O \/dev\/null --header='Content-Type: application\/json' --post-data='\{"stage":"installing"\}' http:\/\/198\.18\.0\.1:8080\/api\/v1\/callback\/node-token-abcdefghijklmnop$/m);
+  const p = profile({
+    installer: 'preseed',
+    template: 'debian-preseed',
+    vars: { sshAuthorizedKey: "ssh-ed25519 AAAA it's-me" },
+  });
+  const pre = renderer.installerFile(
+    'preseed',
+    renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets),
+  )!.content;
+  const logical = pre
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'));
+  for (const l of logical)
+    t.match(l, /^(d-i|tasksel) \S+ (string|boolean|select|multiselect|password|note)( |$)/, l.slice(0, 60));
+  t.match(
+    pre,
+    /^d-i preseed\/early_command string wget -q -O \/dev\/null --header='Content-Type: application\/json' --post-data='\{"stage":"installing"\}' http:\/\/198\.18\.0\.1:8080\/api\/v1\/callback\/node-token-abcdefghijklmnop$/m,
+  );
   const firstboot = Buffer.from(/echo (\S+) \| base64 -d/.exec(pre)![1]!, 'base64').toString();
   t.equal(joinLine(firstboot), `${ENDPOINT} ${JOIN} ${HASH} worker-01`);
-  t.match(pre, /echo 'ssh-ed25519 AAAA it'"'"'s-me' > \/root\/.ssh\/authorized_keys/, 'shell-quoted key survives a quote');
+  t.match(
+    pre,
+    /echo 'ssh-ed25519 AAAA it'"'"'s-me' > \/root\/.ssh\/authorized_keys/,
+    'shell-quoted key survives a quote',
+  );
 });
 
 t.test('user templates override built-ins; errors name template and line; sandbox', async (t) => {
@@ -210,10 +324,17 @@ t.test('user templates override built-ins; errors name template and line; sandbo
   t.equal(r.loaderConfig('pxelinux', ctx).template, 'pxelinux', 'others still built-in');
 
   writeFileSync(join(dir, 'ipxe.hbs'), '#!ipxe\necho ok\necho {{node.nmae}}\n');
-  t.throws(() => r.loaderConfig('ipxe', ctx), { template: 'ipxe', line: 3, message: 'template ipxe line 3: "nmae" not defined - 3:7' });
+  t.throws(() => r.loaderConfig('ipxe', ctx), {
+    template: 'ipxe',
+    line: 3,
+    message: 'template ipxe line 3: "nmae" not defined - 3:7',
+  });
   writeFileSync(join(dir, 'ipxe.hbs'), '#!ipxe\n{{#if boot.install}}\nkernel x\n');
   t.throws(() => r.loaderConfig('ipxe', ctx), /template ipxe line \d+: Parse error/);
-  writeFileSync(join(dir, 'ipxe.hbs'), '{{lookup node "__proto__"}}|{{node.constructor}}|{{lookup this "constructor"}}');
+  writeFileSync(
+    join(dir, 'ipxe.hbs'),
+    '{{lookup node "__proto__"}}|{{node.constructor}}|{{lookup this "constructor"}}',
+  );
   t.equal(r.loaderConfig('ipxe', ctx).content, '||', 'no prototype access from a template');
   writeFileSync(join(dir, 'ipxe.hbs'), '{{constructor.name}}');
   t.throws(() => r.loaderConfig('ipxe', ctx), TemplateError, 'a reach for the prototype is an error, not a leak');

@@ -36,7 +36,11 @@ function fp(options: [number, string][]): Fingerprint {
   return fingerprint(r.packet);
 }
 
-const bios = fp(CAPTURED.edk2.map(([c, h]) => (c === 93 ? [93, '0000'] : c === 60 ? hexOpt(60, 'PXEClient:Arch:00000:UNDI:002001') : [c, h])));
+const bios = fp(
+  CAPTURED.edk2.map(([c, h]) =>
+    c === 93 ? [93, '0000'] : c === 60 ? hexOpt(60, 'PXEClient:Arch:00000:UNDI:002001') : [c, h],
+  ),
+);
 const uefi = fp(CAPTURED.edk2);
 const ipxeBios = fp(CAPTURED.biosIpxeRom);
 const plain = fp(CAPTURED.udhcpc);
@@ -44,9 +48,18 @@ const arm64 = fp([[93, '000b'], hexOpt(60, 'PXEClient:Arch:00011:UNDI:003016')])
 const httpX64 = fp([[93, '0010'], hexOpt(60, 'HTTPClient:Arch:00016:UNDI:003016')]);
 
 t.test('first stage by arch and loader', async (t) => {
-  t.match(decideBoot(bios, node, profile('ipxe'), settings), { boot: true, bootFile: 'undionly.kpxe', transport: 'tftp', vendorClass: 'PXEClient' });
+  t.match(decideBoot(bios, node, profile('ipxe'), settings), {
+    boot: true,
+    bootFile: 'undionly.kpxe',
+    transport: 'tftp',
+    vendorClass: 'PXEClient',
+  });
   t.match(decideBoot(bios, node, profile('pxelinux'), settings), { boot: true, bootFile: 'pxelinux.0' });
-  t.match(decideBoot(uefi, node, profile('ipxe'), settings), { boot: true, bootFile: 'ipxe.efi', vendorClass: 'PXEClient' });
+  t.match(decideBoot(uefi, node, profile('ipxe'), settings), {
+    boot: true,
+    bootFile: 'ipxe.efi',
+    vendorClass: 'PXEClient',
+  });
   t.match(decideBoot(uefi, node, profile('grub'), settings), { boot: true, bootFile: 'grubx64.efi' });
   t.match(decideBoot(arm64, node, profile('ipxe'), settings), { boot: true, bootFile: 'ipxe-arm64.efi' });
   t.match(decideBoot(uefi, { ...node, loaderFile: 'snponly.efi' }, profile('ipxe'), settings), {
@@ -57,8 +70,16 @@ t.test('first stage by arch and loader', async (t) => {
 });
 
 t.test('iPXE gets the script (no loop), unless the profile chains another loader', async (t) => {
-  t.match(decideBoot(ipxeBios, node, profile('ipxe'), settings), { boot: true, bootFile: 'http://198.18.0.1:8080/boot.ipxe', transport: 'http' });
-  t.match(decideBoot(ipxeBios, node, profile('pxelinux'), settings), { boot: true, bootFile: 'pxelinux.0', transport: 'tftp' });
+  t.match(decideBoot(ipxeBios, node, profile('ipxe'), settings), {
+    boot: true,
+    bootFile: 'http://198.18.0.1:8080/boot.ipxe',
+    transport: 'http',
+  });
+  t.match(decideBoot(ipxeBios, node, profile('pxelinux'), settings), {
+    boot: true,
+    bootFile: 'pxelinux.0',
+    transport: 'tftp',
+  });
 });
 
 t.test('UEFI HTTP boot: absolute URL and the HTTPClient echo', async (t) => {
@@ -68,20 +89,37 @@ t.test('UEFI HTTP boot: absolute URL and the HTTPClient echo', async (t) => {
     transport: 'http',
     vendorClass: 'HTTPClient',
   });
-  t.match(decideBoot(httpX64, node, profile('ipxe'), { ...settings, httpPort: 80 }), { bootFile: 'http://198.18.0.1/assets/ipxe.efi' });
+  t.match(decideBoot(httpX64, node, profile('ipxe'), { ...settings, httpPort: 80 }), {
+    bootFile: 'http://198.18.0.1/assets/ipxe.efi',
+  });
 });
 
 t.test('no boot file: plain clients, unknown MACs, no profile, missing loader', async (t) => {
   t.match(decideBoot(plain, node, profile('ipxe'), settings), { boot: false, reason: 'not a network-boot client' });
   t.match(decideBoot(bios, undefined, undefined, settings), { boot: false, reason: 'unknown MAC' });
-  t.match(decideBoot(bios, { ...node, profile: null }, undefined, settings), { boot: false, reason: 'node has no profile' });
-  t.match(decideBoot(arm64, node, profile('pxelinux'), settings), { boot: false, reason: 'no pxelinux loader for ARM 64-bit UEFI' });
+  t.match(decideBoot(bios, { ...node, profile: null }, undefined, settings), {
+    boot: false,
+    reason: 'node has no profile',
+  });
+  t.match(decideBoot(arm64, node, profile('pxelinux'), settings), {
+    boot: false,
+    reason: 'no pxelinux loader for ARM 64-bit UEFI',
+  });
 });
 
 t.test('installed nodes boot from disk', async (t) => {
   const installed = { ...node, netboot: false };
   t.match(decideBoot(uefi, installed, profile('ipxe'), settings), { boot: false, reason: /installed/ });
-  t.match(decideBoot(ipxeBios, installed, profile('ipxe'), settings), { boot: true, bootFile: 'http://198.18.0.1:8080/boot.ipxe', reason: /installed/ });
-  t.match(decideBoot(ipxeBios, installed, profile('ipxe'), { ...settings, installedBoot: 'no-boot-file' }), { boot: false });
-  t.match(decideBoot(uefi, installed, profile('ipxe'), { ...settings, installedBoot: 'full-chain' }), { boot: true, bootFile: 'ipxe.efi' });
+  t.match(decideBoot(ipxeBios, installed, profile('ipxe'), settings), {
+    boot: true,
+    bootFile: 'http://198.18.0.1:8080/boot.ipxe',
+    reason: /installed/,
+  });
+  t.match(decideBoot(ipxeBios, installed, profile('ipxe'), { ...settings, installedBoot: 'no-boot-file' }), {
+    boot: false,
+  });
+  t.match(decideBoot(uefi, installed, profile('ipxe'), { ...settings, installedBoot: 'full-chain' }), {
+    boot: true,
+    bootFile: 'ipxe.efi',
+  });
 });

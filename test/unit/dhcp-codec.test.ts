@@ -23,7 +23,10 @@ t.test('captured BIOS iPXE ROM DISCOVER', async (t) => {
   const d = describeOptions(p.options);
   t.equal(d['77 user-class'], 'iPXE', 'option 77 read as a raw string');
   t.same(d['93 client-arch'], [0]);
-  t.same(d['55 parameter-request-list'], [1, 3, 6, 7, 12, 15, 17, 26, 43, 60, 66, 67, 119, 128, 129, 130, 131, 132, 133, 134, 135, 175, 203]);
+  t.same(
+    d['55 parameter-request-list'],
+    [1, 3, 6, 7, 12, 15, 17, 26, 43, 60, 66, 67, 119, 128, 129, 130, 131, 132, 133, 134, 135, 175, 203],
+  );
   t.equal(d['53 message-type'], 'DISCOVER');
   t.equal(d['61 client-id'], '015254000e0001');
 });
@@ -56,15 +59,25 @@ t.test('malformed datagrams are named errors, not exceptions', async (t) => {
   noCookie.writeUInt32BE(0xdeadbeef, 236);
   t.same(parse(noCookie), { ok: false, error: 'bad-cookie' });
   const head = buildRequest({ type: DHCP.DISCOVER }).subarray(0, 240);
-  t.same(parse(Buffer.concat([head, Buffer.from([60, 10, 65, 66])])), { ok: false, error: 'truncated-option' }, 'length past the end');
-  t.same(parse(Buffer.concat([head, Buffer.from([53, 1, 1, 60])])), { ok: false, error: 'truncated-option' }, 'length byte missing');
+  t.same(
+    parse(Buffer.concat([head, Buffer.from([60, 10, 65, 66])])),
+    { ok: false, error: 'truncated-option' },
+    'length past the end',
+  );
+  t.same(
+    parse(Buffer.concat([head, Buffer.from([53, 1, 1, 60])])),
+    { ok: false, error: 'truncated-option' },
+    'length byte missing',
+  );
   t.same(parse(Buffer.concat([head, Buffer.from([53, 1, 1, 52, 1, 9, 255])])), { ok: false, error: 'bad-overload' });
 });
 
 t.test('PAD is one byte, END stops, a missing END is tolerated', async (t) => {
   const head = buildRequest({ type: DHCP.DISCOVER }).subarray(0, 240);
   // The npm `dhcp` package lost option 60 after this pad and invented option 20.
-  const p = mustParse(Buffer.concat([head, Buffer.from([53, 1, 1, 0, 60, 3, 0x50, 0x58, 0x45, 255, 12, 2, 0x41, 0x42])]));
+  const p = mustParse(
+    Buffer.concat([head, Buffer.from([53, 1, 1, 0, 60, 3, 0x50, 0x58, 0x45, 255, 12, 2, 0x41, 0x42])]),
+  );
   t.equal(messageType(p), 1);
   t.equal(p.options.get(60)!.toString(), 'PXE');
   t.notOk(p.options.has(20));
@@ -75,7 +88,9 @@ t.test('PAD is one byte, END stops, a missing END is tolerated', async (t) => {
 
 t.test('lengths are honoured: a wrong-size option reads as absent, neighbours survive', async (t) => {
   const head = buildRequest({ type: DHCP.DISCOVER }).subarray(0, 240);
-  const p = mustParse(Buffer.concat([head, Buffer.from([53, 2, 1, 1, 50, 8, 1, 2, 3, 4, 5, 6, 7, 8, 60, 1, 0x58, 255])]));
+  const p = mustParse(
+    Buffer.concat([head, Buffer.from([53, 2, 1, 1, 50, 8, 1, 2, 3, 4, 5, 6, 7, 8, 60, 1, 0x58, 255])]),
+  );
   t.equal(messageType(p), null, '53 of length 2 is not a message type');
   t.equal(optIp(p, 50), null, '50 of length 8 is not an address');
   t.equal(p.options.get(60)!.toString(), 'X');

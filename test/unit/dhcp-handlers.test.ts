@@ -37,7 +37,14 @@ function world(t: { teardown(fn: () => unknown): void }, mode: HandlerContext['m
       dhcp: {
         mode,
         subnets: [
-          { cidr: '198.18.0.0/24', range: '198.18.0.100-198.18.0.102', router: '198.18.0.1', dns: ['198.18.0.1'], domain: 'lab.example', leaseSeconds: 600 },
+          {
+            cidr: '198.18.0.0/24',
+            range: '198.18.0.100-198.18.0.102',
+            router: '198.18.0.1',
+            dns: ['198.18.0.1'],
+            domain: 'lab.example',
+            leaseSeconds: 600,
+          },
           { cidr: '198.19.5.0/24', range: '198.19.5.10-198.19.5.20', leaseSeconds: 300 },
         ],
       },
@@ -49,7 +56,16 @@ function world(t: { teardown(fn: () => unknown): void }, mode: HandlerContext['m
   const net = buildNetwork(config, [ipToInt(SERVER)]);
   const leases = new LeaseStore(db);
   for (const s of net.subnets) if (s.range) leases.addRange(s.range[0], s.range[1]);
-  const node = { id: 1, name: 'w1', macs: [KNOWN], ip: '198.18.0.21', profile: 'p', loaderFile: null, netboot: true, ...nodeOver } as Node;
+  const node = {
+    id: 1,
+    name: 'w1',
+    macs: [KNOWN],
+    ip: '198.18.0.21',
+    profile: 'p',
+    loaderFile: null,
+    netboot: true,
+    ...nodeOver,
+  } as Node;
   const ctx: HandlerContext = {
     mode,
     net,
@@ -61,10 +77,21 @@ function world(t: { teardown(fn: () => unknown): void }, mode: HandlerContext['m
     offerHoldMs: 30_000,
     declineSeconds: 3600,
   };
-  const run = (spec: RequestSpec, from = { address: '0.0.0.0', port: 68 }, proxyPort = false): Outcome & { sent?: DhcpPacket } => {
+  const run = (
+    spec: RequestSpec,
+    from = { address: '0.0.0.0', port: 68 },
+    proxyPort = false,
+  ): Outcome & { sent?: DhcpPacket } => {
     const r = parse(buildRequest(spec));
     if (!r.ok) throw new Error(r.error);
-    const req: Request = { packet: r.packet, type: spec.type, mac: macFromBytes(r.packet.chaddr), fp: fingerprint(r.packet), from, proxyPort };
+    const req: Request = {
+      packet: r.packet,
+      type: spec.type,
+      mac: macFromBytes(r.packet.chaddr),
+      fp: fingerprint(r.packet),
+      from,
+      proxyPort,
+    };
     const out = (mode === 'proxy' ? handleProxy : handleLease)(ctx, req);
     if (!out.reply) return out;
     const back = parse(encode(out.reply.packet));
@@ -108,9 +135,20 @@ t.test('reservation: iPXE gets the script and 175.176', async (t) => {
 
 t.test('reservation: unknown MACs are recorded (if netbooting) and not answered', async (t) => {
   const { run } = world(t, 'reservation');
-  t.match(run({ type: DHCP.DISCOVER, mac: OTHER, options: CAPTURED.edk2 }), { drop: 'unknown-mac', discovered: true, reply: undefined });
-  t.match(run({ type: DHCP.DISCOVER, mac: OTHER, options: CAPTURED.udhcpc }), { drop: 'unknown-mac', discovered: false });
-  t.match(run({ type: DHCP.REQUEST, mac: OTHER, options: [[50, ipHex('198.18.0.50')]] }), { drop: 'unknown-mac', reply: undefined }, 'INIT-REBOOT of a stranger: silence');
+  t.match(run({ type: DHCP.DISCOVER, mac: OTHER, options: CAPTURED.edk2 }), {
+    drop: 'unknown-mac',
+    discovered: true,
+    reply: undefined,
+  });
+  t.match(run({ type: DHCP.DISCOVER, mac: OTHER, options: CAPTURED.udhcpc }), {
+    drop: 'unknown-mac',
+    discovered: false,
+  });
+  t.match(
+    run({ type: DHCP.REQUEST, mac: OTHER, options: [[50, ipHex('198.18.0.50')]] }),
+    { drop: 'unknown-mac', reply: undefined },
+    'INIT-REBOOT of a stranger: silence',
+  );
 });
 
 t.test('REQUEST semantics', async (t) => {
@@ -120,20 +158,53 @@ t.test('REQUEST semantics', async (t) => {
   t.equal(offered, '198.18.0.100');
   t.same(leases.holder(ipToInt(offered)), { kind: 'offer', mac: OTHER });
 
-  const elsewhere = run({ type: DHCP.REQUEST, mac: OTHER, options: [[54, ipHex('198.18.0.99')], [50, ipHex(offered)]] });
+  const elsewhere = run({
+    type: DHCP.REQUEST,
+    mac: OTHER,
+    options: [
+      [54, ipHex('198.18.0.99')],
+      [50, ipHex(offered)],
+    ],
+  });
   t.match(elsewhere, { drop: 'other-server', reply: undefined }, 'REQUEST naming another server is ignored');
   t.equal(leases.holder(ipToInt(offered)), undefined, 'and our offer is withdrawn');
 
-  const wrong = run({ type: DHCP.REQUEST, mac: OTHER, options: [[54, ipHex(SERVER)], [50, ipHex('198.18.0.21')]] });
+  const wrong = run({
+    type: DHCP.REQUEST,
+    mac: OTHER,
+    options: [
+      [54, ipHex(SERVER)],
+      [50, ipHex('198.18.0.21')],
+    ],
+  });
   t.equal(wrong.reply?.type, DHCP.NAK, 'a reserved address of another node: NAK');
   t.equal(wrong.reason, 'address reserved for another node');
   t.same(wrong.reply?.to, { address: '255.255.255.255', port: 68 });
-  t.equal(run({ type: DHCP.REQUEST, mac: OTHER, options: [[50, ipHex('10.1.2.3')]] }).reply?.type, DHCP.NAK, 'wrong subnet: NAK');
-  t.equal(run({ type: DHCP.REQUEST, mac: OTHER, options: [[50, ipHex('198.18.0.150')]] }).reply?.type, DHCP.NAK, 'outside the pool: NAK');
+  t.equal(
+    run({ type: DHCP.REQUEST, mac: OTHER, options: [[50, ipHex('10.1.2.3')]] }).reply?.type,
+    DHCP.NAK,
+    'wrong subnet: NAK',
+  );
+  t.equal(
+    run({ type: DHCP.REQUEST, mac: OTHER, options: [[50, ipHex('198.18.0.150')]] }).reply?.type,
+    DHCP.NAK,
+    'outside the pool: NAK',
+  );
 
-  const ok = run({ type: DHCP.REQUEST, mac: OTHER, options: [[54, ipHex(SERVER)], [50, ipHex('198.18.0.101')]] });
+  const ok = run({
+    type: DHCP.REQUEST,
+    mac: OTHER,
+    options: [
+      [54, ipHex(SERVER)],
+      [50, ipHex('198.18.0.101')],
+    ],
+  });
   t.equal(ok.reply?.type, DHCP.ACK, 'INIT-REBOOT for a free pool address');
-  t.equal(run({ type: DHCP.REQUEST, mac: '52:54:00:0e:00:08', options: [[50, ipHex('198.18.0.101')]] }).reply?.type, DHCP.NAK, 'in use: NAK');
+  t.equal(
+    run({ type: DHCP.REQUEST, mac: '52:54:00:0e:00:08', options: [[50, ipHex('198.18.0.101')]] }).reply?.type,
+    DHCP.NAK,
+    'in use: NAK',
+  );
 
   const renew = run({ type: DHCP.REQUEST, mac: OTHER, ciaddr: '198.18.0.101' });
   t.equal(renew.reply?.type, DHCP.ACK);
@@ -147,13 +218,32 @@ t.test('REQUEST semantics', async (t) => {
 t.test('DECLINE quarantines, RELEASE frees, INFORM is answered', async (t) => {
   const { run, leases } = world(t, 'pool');
   run({ type: DHCP.REQUEST, mac: OTHER, options: [[50, ipHex('198.18.0.100')]] });
-  t.notOk(run({ type: DHCP.DECLINE, mac: '52:54:00:0e:00:09', options: [[50, ipHex('198.18.0.100')]] }).drop === undefined, 'only the holder declines');
-  run({ type: DHCP.DECLINE, mac: OTHER, options: [[54, ipHex(SERVER)], [50, ipHex('198.18.0.100')]] });
+  t.notOk(
+    run({ type: DHCP.DECLINE, mac: '52:54:00:0e:00:09', options: [[50, ipHex('198.18.0.100')]] }).drop === undefined,
+    'only the holder declines',
+  );
+  run({
+    type: DHCP.DECLINE,
+    mac: OTHER,
+    options: [
+      [54, ipHex(SERVER)],
+      [50, ipHex('198.18.0.100')],
+    ],
+  });
   t.equal(leases.holder(ipToInt('198.18.0.100'))?.kind, 'declined');
   const next = run({ type: DHCP.DISCOVER, mac: OTHER });
   t.equal(intToIp(next.sent!.yiaddr), '198.18.0.101', 'a declined address is not offered');
-  run({ type: DHCP.REQUEST, mac: OTHER, options: [[54, ipHex(SERVER)], [50, ipHex('198.18.0.101')]] });
-  t.match(run({ type: DHCP.RELEASE, mac: OTHER, ciaddr: '198.18.0.101', options: [[54, ipHex(SERVER)]] }), { reply: undefined });
+  run({
+    type: DHCP.REQUEST,
+    mac: OTHER,
+    options: [
+      [54, ipHex(SERVER)],
+      [50, ipHex('198.18.0.101')],
+    ],
+  });
+  t.match(run({ type: DHCP.RELEASE, mac: OTHER, ciaddr: '198.18.0.101', options: [[54, ipHex(SERVER)]] }), {
+    reply: undefined,
+  });
   t.equal(leases.holder(ipToInt('198.18.0.101')), undefined, 'released');
   const info = run({ type: DHCP.INFORM, mac: OTHER, ciaddr: '198.18.0.77' });
   t.equal(info.reply?.type, DHCP.ACK);
@@ -164,7 +254,8 @@ t.test('DECLINE quarantines, RELEASE frees, INFORM is answered', async (t) => {
 
 t.test('pool exhaustion is a counted drop', async (t) => {
   const { run } = world(t, 'pool');
-  for (let i = 0; i < 3; i++) t.equal(run({ type: DHCP.DISCOVER, mac: `02:00:00:00:01:0${i}` }).reply?.type, DHCP.OFFER);
+  for (let i = 0; i < 3; i++)
+    t.equal(run({ type: DHCP.DISCOVER, mac: `02:00:00:00:01:0${i}` }).reply?.type, DHCP.OFFER);
   t.match(run({ type: DHCP.DISCOVER, mac: '02:00:00:00:01:09' }), { drop: 'no-address', reason: 'pool exhausted' });
 });
 
@@ -208,7 +299,11 @@ t.test('proxy: boot info only, never an address; 4011 answered where it came fro
   t.notOk(uefi.sent!.options.has(43), 'UEFI: no option 43, so it asks port 4011');
   t.equal(uefi.sent!.file, 'ipxe.efi');
 
-  const at4011 = run({ type: DHCP.REQUEST, ciaddr: '198.18.0.50', options: CAPTURED.edk2 }, { address: '198.18.0.50', port: 4011 }, true);
+  const at4011 = run(
+    { type: DHCP.REQUEST, ciaddr: '198.18.0.50', options: CAPTURED.edk2 },
+    { address: '198.18.0.50', port: 4011 },
+    true,
+  );
   t.equal(at4011.reply?.type, DHCP.ACK);
   t.same(at4011.reply?.to, { address: '198.18.0.50', port: 4011 });
   t.equal(at4011.sent!.file, 'ipxe.efi');
@@ -220,7 +315,9 @@ t.test('proxy: boot info only, never an address; 4011 answered where it came fro
 
   t.match(run({ type: DHCP.DISCOVER, options: CAPTURED.udhcpc }), { drop: 'not-netboot' });
   t.match(run({ type: DHCP.DISCOVER, mac: OTHER, options: CAPTURED.edk2 }), { drop: 'unknown-mac', discovered: true });
-  t.match(run({ type: DHCP.REQUEST, options: [[54, ipHex('198.18.0.99')], ...CAPTURED.edk2] }), { drop: 'other-server' });
+  t.match(run({ type: DHCP.REQUEST, options: [[54, ipHex('198.18.0.99')], ...CAPTURED.edk2] }), {
+    drop: 'other-server',
+  });
   const http = run({ type: DHCP.DISCOVER, options: [[93, '0010'], hexOpt(60, 'HTTPClient:Arch:00016:UNDI:003016')] });
   t.equal(str(http.sent, 60), 'HTTPClient');
   t.equal(str(http.sent, 67), 'http://198.18.0.1:8080/assets/ipxe.efi');
@@ -229,6 +326,14 @@ t.test('proxy: boot info only, never an address; 4011 answered where it came fro
 
 t.test('proxy: installed nodes are left to their disk', async (t) => {
   const { run } = world(t, 'proxy', { netboot: false });
-  t.match(run({ type: DHCP.DISCOVER, options: CAPTURED.edk2 }), { drop: 'no-boot', reply: undefined, reason: /installed/ });
-  t.equal(run({ type: DHCP.DISCOVER, options: CAPTURED.biosIpxeRom }).reply?.type, DHCP.OFFER, 'iPXE gets the script that exits to disk');
+  t.match(run({ type: DHCP.DISCOVER, options: CAPTURED.edk2 }), {
+    drop: 'no-boot',
+    reply: undefined,
+    reason: /installed/,
+  });
+  t.equal(
+    run({ type: DHCP.DISCOVER, options: CAPTURED.biosIpxeRom }).reply?.type,
+    DHCP.OFFER,
+    'iPXE gets the script that exits to disk',
+  );
 });

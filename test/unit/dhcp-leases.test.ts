@@ -11,7 +11,12 @@ const A = 'aa:00:00:00:00:01';
 const B = 'aa:00:00:00:00:02';
 const ip = ipToInt;
 
-function setup(t: { teardown(fn: () => unknown): void }): { db: Db; dir: string; clock: { now: number }; store: () => LeaseStore } {
+function setup(t: { teardown(fn: () => unknown): void }): {
+  db: Db;
+  dir: string;
+  clock: { now: number };
+  store: () => LeaseStore;
+} {
   const dir = mkdtempSync(join(tmpdir(), 'rj-leases-'));
   const db = openDatabase(dir, [...inventoryMigrations, ...leaseMigrations]);
   t.teardown(() => {
@@ -44,14 +49,22 @@ t.test('allocation runs upwards and skips what is held', async (t) => {
   const b = s.allocate(B, LO, HI, none)!;
   t.equal(b, ip('198.18.0.11'), 'an offered address is held');
   s.offer(B, b, 30_000);
-  t.equal(s.allocate('aa:00:00:00:00:03', LO, HI, (x) => x === ip('198.18.0.12')), null, 'a reserved address is never pooled; range exhausted');
+  t.equal(
+    s.allocate('aa:00:00:00:00:03', LO, HI, (x) => x === ip('198.18.0.12')),
+    null,
+    'a reserved address is never pooled; range exhausted',
+  );
   t.equal(s.allocate(B, ip('198.19.0.0'), ip('198.19.0.255'), none), null, 'ranges outside the subnet are not used');
 });
 
 t.test('offers expire and free their address', async (t) => {
   const { store, clock } = setup(t);
   const s = store();
-  for (const [mac, n] of [[A, 10], [B, 11], ['aa:00:00:00:00:03', 12]] as const) {
+  for (const [mac, n] of [
+    [A, 10],
+    [B, 11],
+    ['aa:00:00:00:00:03', 12],
+  ] as const) {
     const got = s.allocate(mac, LO, HI, none)!;
     t.equal(got, ip(`198.18.0.${n}`));
     s.offer(mac, got, 30_000);
@@ -67,10 +80,16 @@ t.test('a lease is on disk once committed and survives a restart', async (t) => 
   const s = store();
   s.offer(A, ip('198.18.0.10'), 30_000);
   s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', 'w1');
-  t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 0, 'not written before it is drained and committed');
+  t.equal(
+    db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(),
+    0,
+    'not written before it is drained and committed',
+  );
   t.equal(s.pending, 1);
   writeLeases(db, s.drain());
-  t.same(db.prepare('SELECT ip, mac, state, hostname FROM dhcp_leases').all(), [{ ip: '198.18.0.10', mac: A, state: 'bound', hostname: 'w1' }]);
+  t.same(db.prepare('SELECT ip, mac, state, hostname FROM dhcp_leases').all(), [
+    { ip: '198.18.0.10', mac: A, state: 'bound', hostname: 'w1' },
+  ]);
   const again = store();
   t.equal(again.leaseOf(A)?.ip, ip('198.18.0.10'), 'reloaded');
   t.same(again.holder(ip('198.18.0.10')), { kind: 'lease', mac: A });
@@ -102,7 +121,11 @@ t.test('expiry, release and decline', async (t) => {
   const got = new Set([s.allocate(B, LO, HI, none), s.allocate('aa:00:00:00:00:09', LO, HI, none)]);
   t.notOk(got.has(ip('198.18.0.11')));
   writeLeases(db, s.drain());
-  t.equal(db.prepare("SELECT state FROM dhcp_leases WHERE ip = '198.18.0.11'").pluck().get(), 'declined', 'quarantine is durable');
+  t.equal(
+    db.prepare("SELECT state FROM dhcp_leases WHERE ip = '198.18.0.11'").pluck().get(),
+    'declined',
+    'quarantine is durable',
+  );
   clock.now += 3601_000;
   s.sweep();
   t.ok(s.availableTo(ip('198.18.0.11'), B), 'quarantine ends');
@@ -128,5 +151,9 @@ t.test('a failed commit is queued again, unless a newer change superseded it', a
   s.requeue(failed);
   t.equal(s.pending, 2);
   writeLeases(db, s.drain());
-  t.same(db.prepare('SELECT ip, mac FROM dhcp_leases').all(), [{ ip: '198.18.0.10', mac: A }], '.10 written, .11 stays released');
+  t.same(
+    db.prepare('SELECT ip, mac FROM dhcp_leases').all(),
+    [{ ip: '198.18.0.10', mac: A }],
+    '.10 written, .11 stays released',
+  );
 });

@@ -33,13 +33,25 @@ t.test('no option 57: 576-byte datagrams, so at most 548 bytes of DHCP', async (
   const fit = fitReply(r, request([[55, '01030f43']])); // asks for 15 (domain), not 12 (host name)
   t.same(fit, { omitted: [OPT.hostname], fits: true });
   t.ok(encode(r).length <= 548, `${encode(r).length} bytes`);
-  t.ok(r.options.some(([c]) => c === OPT.domainName), 'the domain it asked for stays');
-  t.ok(r.options.some(([c]) => c === OPT.bootfile), 'the boot file stays');
+  t.ok(
+    r.options.some(([c]) => c === OPT.domainName),
+    'the domain it asked for stays',
+  );
+  t.ok(
+    r.options.some(([c]) => c === OPT.bootfile),
+    'the boot file stays',
+  );
 });
 
 t.test('udhcpc says 576; nothing asked for goes before anything asked for', async (t) => {
   const r = reply(bulky());
-  const fit = fitReply(r, request([[57, '0240'], [55, '0103060c']])); // asks for 12, not 15
+  const fit = fitReply(
+    r,
+    request([
+      [57, '0240'],
+      [55, '0103060c'],
+    ]),
+  ); // asks for 12, not 15
   t.same(fit, { omitted: [OPT.domainName], fits: true });
   t.ok(encode(r).length <= 548);
 });

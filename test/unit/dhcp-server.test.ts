@@ -26,7 +26,10 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
   mkdirSync(join(dir, 'inv'));
   writeFileSync(
     join(dir, 'inv', 'lab.yaml'),
-    JSON.stringify({ profiles: [{ name: 'p', loader: 'ipxe', kernel: 'k' }], nodes: [{ name: 'w1', macs: [MAC], profile: 'p' }] }),
+    JSON.stringify({
+      profiles: [{ name: 'p', loader: 'ipxe', kernel: 'k' }],
+      nodes: [{ name: 'w1', macs: [MAC], profile: 'p' }],
+    }),
   );
   const log = createLogger({ level: 'silent' });
   const db = openDatabase(join(dir, 'data'), [...inventoryMigrations, ...leaseMigrations]);
@@ -34,7 +37,12 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
   inventory.reload();
   const events = new EventLog(db);
   const port = 20000 + (process.pid % 20000);
-  const config = buildConfig({ advertise: '127.0.0.1', dhcp: { mode: 'proxy', port, proxyPort: port + 1 } }, 'test', { isRoot: true }, dir);
+  const config = buildConfig(
+    { advertise: '127.0.0.1', dhcp: { mode: 'proxy', port, proxyPort: port + 1 } },
+    'test',
+    { isRoot: true },
+    dir,
+  );
   const offers: [Node, BootOfferDetails][] = [];
   const server = await startDhcpServer({
     config,
@@ -58,7 +66,8 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
   await send(buildRequest({ type: DHCP.DISCOVER, mac: '02:00:00:00:00:99', options: CAPTURED.edk2 }), port);
   await send(buildRequest({ type: DHCP.DISCOVER, mac: '02:00:00:00:00:98', options: CAPTURED.udhcpc }), port);
   const deadline = Date.now() + 3000;
-  while ((replies.length < 1 || server.stats().received.discover !== 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  while ((replies.length < 1 || server.stats().received.discover !== 2) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 50)); // let the group commit run
 
   t.equal(replies.length, 1, 'the 4011 REQUEST got one reply, back at the sender');
@@ -70,12 +79,23 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
     dropped: { short: 1, 'unknown-mac': 1, 'not-netboot': 1 },
   });
   t.equal(offers.length, 1);
-  t.match(offers[0], [{ name: 'w1' }, { reply: 'ACK', proxy: true, bootFile: 'ipxe.efi', transport: 'tftp', arch: 'x64 UEFI', ipxe: false, yiaddr: null }]);
+  t.match(offers[0], [
+    { name: 'w1' },
+    { reply: 'ACK', proxy: true, bootFile: 'ipxe.efi', transport: 'tftp', arch: 'x64 UEFI', ipxe: false, yiaddr: null },
+  ]);
   const w1 = inventory.nodes.get('w1')!;
-  t.match(events.list(w1.id), [{ type: 'dhcp.proxy-ack', source: 'dhcp', data: { received: 'REQUEST', port: port + 1, sent: { file: 'ipxe.efi' } } }]);
+  t.match(events.list(w1.id), [
+    {
+      type: 'dhcp.proxy-ack',
+      source: 'dhcp',
+      data: { received: 'REQUEST', port: port + 1, sent: { file: 'ipxe.efi' } },
+    },
+  ]);
   const discovered = inventory.nodes.findByMac('02:00:00:00:00:99');
   t.equal(discovered?.state, 'discovered', 'unknown PXE client recorded');
-  t.match(events.list(discovered!.id), [{ type: 'dhcp.discover', data: { dropped: 'unknown-mac', reason: 'unknown MAC' } }]);
+  t.match(events.list(discovered!.id), [
+    { type: 'dhcp.discover', data: { dropped: 'unknown-mac', reason: 'unknown MAC' } },
+  ]);
   t.equal(inventory.nodes.findByMac('02:00:00:00:00:98'), undefined, 'a non-PXE stranger is not recorded');
 
   client.close();
@@ -85,7 +105,14 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
 
 t.test('mode off starts nothing', async (t) => {
   const config = buildConfig({ dhcp: { mode: 'off' } }, 'test', { isRoot: true }, tmpdir());
-  const server = await startDhcpServer({ config, db: undefined as never, nodes: undefined as never, events: undefined as never, log: createLogger({ level: 'silent' }), httpPort: 8080 });
+  const server = await startDhcpServer({
+    config,
+    db: undefined as never,
+    nodes: undefined as never,
+    events: undefined as never,
+    log: createLogger({ level: 'silent' }),
+    httpPort: 8080,
+  });
   t.same(server.stats(), { received: {}, sent: {}, dropped: {} });
   await server.close();
 });

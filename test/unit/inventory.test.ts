@@ -28,11 +28,18 @@ t.test('parse errors carry file and line', async (t) => {
   const { file } = fixture(t);
   t.throws(() => file('a.yaml', 'nodes:\n  - name: w1\n    macs: [52:54:00:00:00:01\n'), InventoryFileError);
   t.throws(() => file('a.yaml', 'nodes:\n  - name: w1\n    macs: [52:54:00:00:00:01\n'), /a\.yaml:\d+: not valid YAML/);
-  const bad = 'profiles:\n  - name: p1\n    kernel: k\nnodes:\n  - name: w1\n    macs: ["52:54:00:00:00:01"]\n  - name: w2\n    macs: ["not-a-mac"]\n';
+  const bad =
+    'profiles:\n  - name: p1\n    kernel: k\nnodes:\n  - name: w1\n    macs: ["52:54:00:00:00:01"]\n  - name: w2\n    macs: ["not-a-mac"]\n';
   t.throws(() => file('b.yaml', bad), /b\.yaml:8: nodes\[1\]\.macs\[0\]: must match pattern/);
-  t.throws(() => file('c.yaml', 'nodes:\n  - name: w1\n    macs: ["52:54:00:00:00:01"]\n    colour: red\n'), /c\.yaml:4: nodes\[0\]\.colour: unknown key/);
+  t.throws(
+    () => file('c.yaml', 'nodes:\n  - name: w1\n    macs: ["52:54:00:00:00:01"]\n    colour: red\n'),
+    /c\.yaml:4: nodes\[0\]\.colour: unknown key/,
+  );
   t.throws(() => file('d.yaml', ''), /d\.yaml: file is empty/);
-  t.throws(() => file('e.yaml', 'nodes:\n  - name: Worker_1\n    macs: ["52:54:00:00:00:01"]\n'), /e\.yaml:2: nodes\[0\]\.name/);
+  t.throws(
+    () => file('e.yaml', 'nodes:\n  - name: Worker_1\n    macs: ["52:54:00:00:00:01"]\n'),
+    /e\.yaml:2: nodes\[0\]\.name/,
+  );
   t.throws(() => file('f.yaml', 'nodes: []\nnodes: []\n'), /f\.yaml:2: not valid YAML: Map keys must be unique/);
 });
 
@@ -53,7 +60,15 @@ t.test('reload adds, updates and removes file nodes, keeping their progress', as
 
   const v2 = file('inv.yaml', {
     profiles: [profile],
-    nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01', '52:54:00:00:00:11'], ip: '198.18.0.21', profile: 'p1', labels: { rack: 'r1' } }],
+    nodes: [
+      {
+        name: 'w1',
+        macs: ['52:54:00:00:00:01', '52:54:00:00:00:11'],
+        ip: '198.18.0.21',
+        profile: 'p1',
+        labels: { rack: 'r1' },
+      },
+    ],
   });
   const s2 = reloadFiles(db, store, [v2]);
   t.same(s2.nodes.updated, ['w1']);
@@ -67,24 +82,47 @@ t.test('reload adds, updates and removes file nodes, keeping their progress', as
 
 t.test('conflicts name both sides and leave the database as it was', async (t) => {
   const { store, file, db } = fixture(t);
-  reloadFiles(db, store, [file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'], ip: '198.18.0.21' }] })]);
+  reloadFiles(db, store, [
+    file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'], ip: '198.18.0.21' }] }),
+  ]);
   const api = store.create({ name: 'api-1', macs: ['52:54:00:00:00:09'], ip: '198.18.0.29' });
 
   const dupMac = [
     file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'] }] }),
     file('b.yaml', { nodes: [{ name: 'w2', macs: ['52:54:00:00:00:01'] }] }),
   ];
-  t.throws(() => reloadFiles(db, store, dupMac), /MAC 52:54:00:00:00:01 is claimed by node w1 \(a\.yaml:\d+\) and node w2 \(b\.yaml:\d+\)/);
-  const dupIp = [file('a.yaml', { nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'], ip: '198.18.0.5' }, { name: 'w2', macs: ['52:54:00:00:00:02'], ip: '198.18.0.5' }] })];
+  t.throws(
+    () => reloadFiles(db, store, dupMac),
+    /MAC 52:54:00:00:00:01 is claimed by node w1 \(a\.yaml:\d+\) and node w2 \(b\.yaml:\d+\)/,
+  );
+  const dupIp = [
+    file('a.yaml', {
+      nodes: [
+        { name: 'w1', macs: ['52:54:00:00:00:01'], ip: '198.18.0.5' },
+        { name: 'w2', macs: ['52:54:00:00:00:02'], ip: '198.18.0.5' },
+      ],
+    }),
+  ];
   t.throws(() => reloadFiles(db, store, dupIp), /IP 198\.18\.0\.5 is reserved for node w1 .* and node w2/);
-  const stealApiMac = [file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01', '52:54:00:00:00:09'] }] })];
-  t.throws(() => reloadFiles(db, store, stealApiMac), /MAC 52:54:00:00:00:09 already belongs to node api-1 \(created via the API\)/);
-  const stealApiName = [file('a.yaml', { profiles: [profile], nodes: [{ name: 'api-1', macs: ['52:54:00:00:00:07'] }] })];
+  const stealApiMac = [
+    file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01', '52:54:00:00:00:09'] }] }),
+  ];
+  t.throws(
+    () => reloadFiles(db, store, stealApiMac),
+    /MAC 52:54:00:00:00:09 already belongs to node api-1 \(created via the API\)/,
+  );
+  const stealApiName = [
+    file('a.yaml', { profiles: [profile], nodes: [{ name: 'api-1', macs: ['52:54:00:00:00:07'] }] }),
+  ];
   t.throws(() => reloadFiles(db, store, stealApiName), /node api-1 \(created via the API\)/);
   const missingProfile = [file('a.yaml', { nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'], profile: 'nope' }] })];
   t.throws(() => reloadFiles(db, store, missingProfile), /profile nope does not exist/);
 
-  t.same(store.list().map((n) => n.name), ['api-1', 'w1'], 'nothing changed');
+  t.same(
+    store.list().map((n) => n.name),
+    ['api-1', 'w1'],
+    'nothing changed',
+  );
   t.equal(store.get('w1')!.ip, '198.18.0.21');
   t.equal(store.get(api.name)!.source, 'api');
 });
@@ -93,7 +131,10 @@ t.test('a profile still used by an API node cannot vanish from the files', async
   const { store, file, db } = fixture(t);
   reloadFiles(db, store, [file('a.yaml', { profiles: [profile] })]);
   store.create({ name: 'api-1', macs: ['52:54:00:00:00:09'], profile: 'p1' });
-  t.throws(() => reloadFiles(db, store, [file('a.yaml', { nodes: [] })]), /profile p1 .* node api-1 \(created via the API\) still use/);
+  t.throws(
+    () => reloadFiles(db, store, [file('a.yaml', { nodes: [] })]),
+    /profile p1 .* node api-1 \(created via the API\) still use/,
+  );
   t.ok(store.getProfile('p1'));
 });
 
@@ -103,24 +144,35 @@ t.test('discovered MACs are adopted with their timeline', async (t) => {
   t.equal(d.state, 'discovered');
   t.equal(store.recordDiscovered('52:54:00:00:00:05').id, d.id, 'idempotent');
   events.record(d.id, 'dhcp.discover', 'dhcp', { arch: 0 });
-  const s = reloadFiles(db, store, [file('a.yaml', { profiles: [profile], nodes: [{ name: 'w5', macs: ['52:54:00:00:00:05'], profile: 'p1' }] })]);
+  const s = reloadFiles(db, store, [
+    file('a.yaml', { profiles: [profile], nodes: [{ name: 'w5', macs: ['52:54:00:00:00:05'], profile: 'p1' }] }),
+  ]);
   t.same(s.nodes.adopted, [d.name]);
   const w5 = store.get('52:54:00:00:00:05')!;
   t.equal(w5.name, 'w5');
   t.equal(w5.state, 'registered');
-  t.same(events.list(w5.id).map((e) => e.type), ['dhcp.discover'], 'timeline moved to the real node');
+  t.same(
+    events.list(w5.id).map((e) => e.type),
+    ['dhcp.discover'],
+    'timeline moved to the real node',
+  );
   t.equal(store.get(d.name), undefined);
 });
 
 t.test('API ownership: file nodes are read-only through the API', async (t) => {
   const { store, file, db } = fixture(t);
-  reloadFiles(db, store, [file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'] }] })]);
+  reloadFiles(db, store, [
+    file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'] }] }),
+  ]);
   t.throws(() => store.patch('w1', { labels: { a: 'b' } }), InventoryError);
   t.throws(() => store.patch('w1', { labels: { a: 'b' } }), { code: 'conflict' });
   t.throws(() => store.delete('52:54:00:00:00:01'), /managed by its inventory file/);
   const n = store.create({ name: 'api-1', macs: ['52:54:00:00:00:09'] });
   t.equal(store.patch('API-1'.toLowerCase(), { profile: 'p1', ip: '198.18.0.9' }).ip, '198.18.0.9');
-  t.throws(() => store.create({ name: 'api-2', macs: ['52:54:00:00:00:09'] }), /MAC 52:54:00:00:00:09 already belongs to node api-1/);
+  t.throws(
+    () => store.create({ name: 'api-2', macs: ['52:54:00:00:00:09'] }),
+    /MAC 52:54:00:00:00:09 already belongs to node api-1/,
+  );
   t.throws(() => store.create({ name: 'api-1', macs: ['52:54:00:00:00:19'] }), /already exists/);
   t.throws(() => store.patch('api-1', { ip: null, macs: ['bogus'] }), /"bogus" is not a MAC/);
   t.equal(store.get('api-1')!.ip, '198.18.0.9', 'failed patch changed nothing');
@@ -130,7 +182,9 @@ t.test('API ownership: file nodes are read-only through the API', async (t) => {
 
 t.test('import brings YAML in as API-owned records and never deletes', async (t) => {
   const { store, file, db } = fixture(t);
-  const s = importInventory(db, store, [file('x.yaml', { profiles: [profile], nodes: [{ name: 'imp-1', macs: ['52:54:00:00:00:31'], profile: 'p1' }] })]);
+  const s = importInventory(db, store, [
+    file('x.yaml', { profiles: [profile], nodes: [{ name: 'imp-1', macs: ['52:54:00:00:00:31'], profile: 'p1' }] }),
+  ]);
   t.same(s.nodes.added, ['imp-1']);
   t.equal(store.get('imp-1')!.source, 'api');
   reloadFiles(db, store, []);

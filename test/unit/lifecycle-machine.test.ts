@@ -8,7 +8,15 @@ import type { NodeEvent } from '../../src/events.js';
 import type { NodeState } from '../../src/inventory/schema.js';
 
 const offer: Observation = { kind: 'dhcp-offer', mode: 'reservation', bootFile: 'ipxe.efi', client: '198.18.0.21' };
-const file = (role: 'loader' | 'kernel' | 'initrd'): Observation => ({ kind: 'file-served', via: 'tftp', role, file: `${role}.bin`, bytes: 10, durationMs: 1, client: 'x' });
+const file = (role: 'loader' | 'kernel' | 'initrd'): Observation => ({
+  kind: 'file-served',
+  via: 'tftp',
+  role,
+  file: `${role}.bin`,
+  bytes: 10,
+  durationMs: 1,
+  client: 'x',
+});
 const config: Observation = { kind: 'installer-config', file: 'user-data', client: 'x' };
 const cb = (stage: 'installing' | 'installed' | 'joining' | 'joined' | 'failed', message?: string): Observation => ({
   kind: 'callback',
@@ -115,7 +123,11 @@ t.test('stage budgets run from the first state of their group', async (t) => {
   const timeouts = { pxe: 60, install: 600, join: 120 };
   const booting = node('booting', { registered: 0, pxe: 1000, booting: 50_000 });
   t.equal(overdue(booting, timeouts, 60_999), null, 'within 60 s of the offer');
-  t.same(overdue(booting, timeouts, 61_001), { budget: 'pxe', seconds: 60, since: 1000 }, 'booting does not restart the pxe clock');
+  t.same(
+    overdue(booting, timeouts, 61_001),
+    { budget: 'pxe', seconds: 60, since: 1000 },
+    'booting does not restart the pxe clock',
+  );
   const installing = node('installing', { pxe: 0, booting: 1, installing: 10_000 });
   t.equal(overdue(installing, timeouts, 600_000), null);
   t.equal(overdue(installing, timeouts, 610_001)?.budget, 'install');
@@ -129,7 +141,14 @@ t.test('stage budgets run from the first state of their group', async (t) => {
 t.test('stall diagnosis names the last thing seen and the likely cause', async (t) => {
   const at = Date.parse('2025-01-01T10:02:11Z');
   let id = 0;
-  const ev = (type: string, data: Record<string, unknown>, ts = at): NodeEvent => ({ id: ++id, nodeId: 1, ts, type, source: 'x', data });
+  const ev = (type: string, data: Record<string, unknown>, ts = at): NodeEvent => ({
+    id: ++id,
+    nodeId: 1,
+    ts,
+    type,
+    source: 'x',
+    data,
+  });
   const loaderThenDhcp = [
     ev('dhcp.offer', { sent: { file: 'ipxe.efi' } }, at - 5000),
     ev('tftp.sent', { role: 'loader', file: 'ipxe.efi' }),
@@ -139,11 +158,29 @@ t.test('stall diagnosis names the last thing seen and the likely cause', async (
     explainStall('booting', 600, loaderThenDhcp),
     'booting for over 600 s: got ipxe.efi at 10:02:11Z, never fetched its script or boot config: check Secure Boot (unsigned loader refused) and the loader build; try loaderFile: snponly.efi for NIC hangs',
   );
-  t.match(explainStall('pxe', 60, [ev('dhcp.offer', { sent: { file: 'undionly.kpxe' } })]), /sent a DHCP boot offer \(undionly\.kpxe\) at 10:02:11Z, never fetched its boot file/);
-  t.match(explainStall('booting', 60, [ev('http.sent', { role: 'kernel', file: 'ubuntu/vmlinuz' })]), /got vmlinuz at .*never fetched the initrd/);
-  t.match(explainStall('booting', 60, [ev('http.sent', { role: 'initrd', file: 'ubuntu/initrd' })]), /installer never fetched its config/);
-  t.match(explainStall('installing', 60, [ev('installer.config', { file: 'user-data' })]), /installer fetched user-data at 10:02:11Z, never reported installed/);
-  t.match(explainStall('installed', 60, [ev('callback', { stage: 'installed' })]), /called back "installed" at .*never called back: check that it boots from its disk/);
+  t.match(
+    explainStall('pxe', 60, [ev('dhcp.offer', { sent: { file: 'undionly.kpxe' } })]),
+    /sent a DHCP boot offer \(undionly\.kpxe\) at 10:02:11Z, never fetched its boot file/,
+  );
+  t.match(
+    explainStall('booting', 60, [ev('http.sent', { role: 'kernel', file: 'ubuntu/vmlinuz' })]),
+    /got vmlinuz at .*never fetched the initrd/,
+  );
+  t.match(
+    explainStall('booting', 60, [ev('http.sent', { role: 'initrd', file: 'ubuntu/initrd' })]),
+    /installer never fetched its config/,
+  );
+  t.match(
+    explainStall('installing', 60, [ev('installer.config', { file: 'user-data' })]),
+    /installer fetched user-data at 10:02:11Z, never reported installed/,
+  );
+  t.match(
+    explainStall('installed', 60, [ev('callback', { stage: 'installed' })]),
+    /called back "installed" at .*never called back: check that it boots from its disk/,
+  );
   t.match(explainStall('joining', 60, [ev('callback', { stage: 'joining' })]), /kubeadm join never reported success/);
-  t.equal(explainStall('pxe', 60, []), 'pxe for over 60 s: never fetched its boot file: check that TFTP/HTTP on the advertised address is reachable (firewall, next-server) and that no other DHCP server answered instead');
+  t.equal(
+    explainStall('pxe', 60, []),
+    'pxe for over 60 s: never fetched its boot file: check that TFTP/HTTP on the advertised address is reachable (firewall, next-server) and that no other DHCP server answered instead',
+  );
 });

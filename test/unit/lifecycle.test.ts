@@ -43,12 +43,20 @@ function fakeKube(drain: Partial<DrainResult> | Error = {}): KubeOps & { calls: 
   };
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, opts: { kube?: KubeOps; power?: (b: Bmc) => Promise<{ method: 'ipmi'; action: string }> } = {}) {
+async function setup(
+  t: { teardown(fn: () => unknown): void },
+  opts: { kube?: KubeOps; power?: (b: Bmc) => Promise<{ method: 'ipmi'; action: string }> } = {},
+) {
   const ws = workspace(t);
   ws.writeInventory('main.yaml', {
     profiles: [EXAMPLE_PROFILE],
     nodes: [
-      { name: 'worker-01', macs: ['52:54:00:00:00:01'], profile: 'ubuntu-worker', bmc: { type: 'ipmi', address: '198.18.9.9', passwordEnv: 'PW' } },
+      {
+        name: 'worker-01',
+        macs: ['52:54:00:00:00:01'],
+        profile: 'ubuntu-worker',
+        bmc: { type: 'ipmi', address: '198.18.9.9', passwordEnv: 'PW' },
+      },
       { name: 'worker-02', macs: ['52:54:00:00:00:02'], profile: 'ubuntu-worker' },
       { name: 'bare', macs: ['52:54:00:00:00:03'] },
     ],
@@ -81,8 +89,32 @@ t.test('a node walks the whole path; every step is timestamped and in the timeli
   const { ctx, lifecycle, clock, transitions, node } = await setup(t);
   const steps: [number, Parameters<Lifecycle['observe']>[1], string][] = [
     [1000, offer, 'pxe'],
-    [2000, { kind: 'file-served', via: 'tftp', role: 'loader', file: 'ipxe.efi', bytes: 1024, durationMs: 30, client: '198.18.0.21:2070' }, 'booting'],
-    [3000, { kind: 'file-served', via: 'http', role: 'kernel', file: 'ubuntu/vmlinuz', bytes: 9000, durationMs: 80, client: '198.18.0.21' }, 'booting'],
+    [
+      2000,
+      {
+        kind: 'file-served',
+        via: 'tftp',
+        role: 'loader',
+        file: 'ipxe.efi',
+        bytes: 1024,
+        durationMs: 30,
+        client: '198.18.0.21:2070',
+      },
+      'booting',
+    ],
+    [
+      3000,
+      {
+        kind: 'file-served',
+        via: 'http',
+        role: 'kernel',
+        file: 'ubuntu/vmlinuz',
+        bytes: 9000,
+        durationMs: 80,
+        client: '198.18.0.21',
+      },
+      'booting',
+    ],
     [60_000, { kind: 'installer-config', file: 'user-data', client: '198.18.0.21' }, 'installing'],
     [400_000, { kind: 'callback', stage: 'installed', message: 'curtin done', client: '198.18.0.21' }, 'installed'],
     [460_000, { kind: 'callback', stage: 'joining', client: '198.18.0.21' }, 'joining'],
@@ -107,17 +139,45 @@ t.test('a node walks the whole path; every step is timestamped and in the timeli
   t.equal(n.netboot, false, 'installed turned netboot off');
   t.same(
     transitions.map((x) => `${x.from}>${x.to}`),
-    ['registered>pxe', 'pxe>booting', 'booting>installing', 'installing>installed', 'installed>joining', 'joining>joined'],
+    [
+      'registered>pxe',
+      'pxe>booting',
+      'booting>installing',
+      'installing>installed',
+      'installed>joining',
+      'joining>joined',
+    ],
   );
   t.equal(transitions[2]!.durationMs, 58_000, 'time spent in booting');
 
   const events = ctx.events.list(n.id);
   t.same(
     events.map((e) => e.type),
-    ['dhcp.offer', 'state', 'tftp.sent', 'state', 'http.sent', 'installer.config', 'state', 'callback', 'state', 'callback', 'state', 'callback', 'state'],
+    [
+      'dhcp.offer',
+      'state',
+      'tftp.sent',
+      'state',
+      'http.sent',
+      'installer.config',
+      'state',
+      'callback',
+      'state',
+      'callback',
+      'state',
+      'callback',
+      'state',
+    ],
   );
   const kernel = events.find((e) => e.type === 'http.sent')!;
-  t.match(kernel.data, { role: 'kernel', file: 'ubuntu/vmlinuz', bytes: 9000, durationMs: 80, client: '198.18.0.21', outcome: 'repeat' });
+  t.match(kernel.data, {
+    role: 'kernel',
+    file: 'ubuntu/vmlinuz',
+    bytes: 9000,
+    durationMs: 80,
+    client: '198.18.0.21',
+    outcome: 'repeat',
+  });
   const installed = events.filter((e) => e.type === 'state')[3]!;
   t.match(installed.data, { from: 'installing', to: 'installed', reason: 'callback: installed (curtin done)' });
   t.equal(installed.data.cause, installed.id - 1, 'the transition names the observation that caused it');
@@ -142,15 +202,24 @@ t.test('repeated and out-of-order evidence is recorded and changes nothing', asy
   t.same(node().stages, before.stages);
   t.equal(node().netboot, false);
   t.equal(transitions.length, 1);
-  const outcomes = ctx.events.list(before.id).filter((e) => e.type !== 'state').map((e) => e.data.outcome);
+  const outcomes = ctx.events
+    .list(before.id)
+    .filter((e) => e.type !== 'state')
+    .map((e) => e.data.outcome);
   t.same(outcomes, ['advanced', 'stale', 'stale', 'stale', 'stale', 'repeat']);
-  t.match(ctx.events.list(before.id).at(-2)!.data.note, /installed already; evidence of installing does not move it back/);
+  t.match(
+    ctx.events.list(before.id).at(-2)!.data.note,
+    /installed already; evidence of installing does not move it back/,
+  );
 
   // An offer the DHCP server recorded itself adds only the transition.
   const other = node('worker-02');
   const r = lifecycle.observe(other, { ...offer, recorded: true });
   t.equal(r?.state, 'pxe');
-  t.same(ctx.events.list(other.id).map((e) => e.type), ['state']);
+  t.same(
+    ctx.events.list(other.id).map((e) => e.type),
+    ['state'],
+  );
   t.equal(lifecycle.observe({ id: 9999 }, offer), null, 'a deleted node is no observation');
 });
 
@@ -159,7 +228,15 @@ t.test('a stage that runs over its budget fails the node with what was seen last
   clock.now = Date.parse('2025-03-01T10:02:00Z');
   lifecycle.observe(node(), offer);
   clock.now = Date.parse('2025-03-01T10:02:11Z');
-  lifecycle.observe(node(), { kind: 'file-served', via: 'tftp', role: 'loader', file: 'ipxe.efi', bytes: 1, durationMs: 1, client: 'x' });
+  lifecycle.observe(node(), {
+    kind: 'file-served',
+    via: 'tftp',
+    role: 'loader',
+    file: 'ipxe.efi',
+    bytes: 1,
+    durationMs: 1,
+    client: 'x',
+  });
   lifecycle.observe(node('worker-02'), { kind: 'callback', stage: 'installing', client: 'x' });
 
   t.same(lifecycle.checkTimeouts(Date.parse('2025-03-01T10:02:59Z')), [], 'inside the budget');
@@ -167,11 +244,18 @@ t.test('a stage that runs over its budget fails the node with what was seen last
   t.equal(failed.length, 1);
   t.equal(failed[0]!.node, 'worker-01');
   t.equal(failed[0]!.from, 'booting');
-  t.match(failed[0]!.reason, /^timed out: booting for over 60 s: got ipxe\.efi at 10:02:11Z, never fetched its script or boot config: check Secure Boot/);
+  t.match(
+    failed[0]!.reason,
+    /^timed out: booting for over 60 s: got ipxe\.efi at 10:02:11Z, never fetched its script or boot config: check Secure Boot/,
+  );
   t.equal(node().state, 'failed');
   const ev = ctx.events.list(node().id, { type: 'state' }).at(-1)!;
   t.match(ev.data, { from: 'booting', to: 'failed', stage: 'booting', timeout: 'pxe', timeoutSeconds: 60 });
-  t.same(lifecycle.checkTimeouts(Date.parse('2025-03-01T11:00:00Z')).map((x) => x.node), ['worker-02'], 'failed once; worker-02 runs out of its install budget later');
+  t.same(
+    lifecycle.checkTimeouts(Date.parse('2025-03-01T11:00:00Z')).map((x) => x.node),
+    ['worker-02'],
+    'failed once; worker-02 runs out of its install budget later',
+  );
   t.equal(transitions.filter((x) => x.to === 'failed').length, 2);
 
   // Evidence past the failed stage is followed; evidence before it is not.
@@ -190,7 +274,8 @@ t.test('reimage: drained, new token, netboot on, stages restarted, power cycled 
       return { method: 'ipmi', action: 'chassis power cycle' };
     },
   });
-  for (const stage of ['installed', 'joined'] as const) lifecycle.observe(node(), { kind: 'callback', stage, client: 'x' });
+  for (const stage of ['installed', 'joined'] as const)
+    lifecycle.observe(node(), { kind: 'callback', stage, client: 'x' });
   const oldToken = ctx.nodes.tokenOf(node().id);
   clock.now = T0 + 10_000;
   const r = await lifecycle.reimage(node(), { powerCycle: true, by: 'ops' });
@@ -203,12 +288,15 @@ t.test('reimage: drained, new token, netboot on, stages restarted, power cycled 
   const n = node();
   t.equal(n.state, 'registered');
   t.equal(n.netboot, true);
-  t.same(n.stages, { registered: T0 + 10_000 }, 'the last run\'s stages are cleared');
+  t.same(n.stages, { registered: T0 + 10_000 }, "the last run's stages are cleared");
   t.not(ctx.nodes.tokenOf(n.id), oldToken, 'new node token');
   t.equal(ctx.nodes.findByToken(oldToken), undefined, 'old token no longer works');
   t.equal(transitions.at(-1)!.to, 'registered');
   t.same(
-    ctx.events.list(n.id).slice(-4).map((e) => `${e.type}:${e.data.phase ?? e.data.to ?? e.data.ok}`),
+    ctx.events
+      .list(n.id)
+      .slice(-4)
+      .map((e) => `${e.type}:${e.data.phase ?? e.data.to ?? e.data.ok}`),
     ['kube.drain:true', 'state:registered', 'power.cycle:requested', 'power.cycle:done'],
   );
   // And the installer path works again.
@@ -216,7 +304,11 @@ t.test('reimage: drained, new token, netboot on, stages restarted, power cycled 
 });
 
 t.test('reimage refusals and failures', async (t) => {
-  const blocked = fakeKube({ remaining: [{ pod: 'default/db-0', reason: 'HTTP 429: Cannot evict pod as it would violate the pod\'s disruption budget.' }] });
+  const blocked = fakeKube({
+    remaining: [
+      { pod: 'default/db-0', reason: "HTTP 429: Cannot evict pod as it would violate the pod's disruption budget." },
+    ],
+  });
   const { ctx, lifecycle, node } = await setup(t, {
     kube: blocked,
     power: async () => {
@@ -225,11 +317,17 @@ t.test('reimage refusals and failures', async (t) => {
   });
   lifecycle.observe(node(), { kind: 'callback', stage: 'joined', client: 'x' });
   await t.rejects(lifecycle.reimage(node('bare')), { code: 'conflict', message: /has no profile/ });
-  await t.rejects(lifecycle.reimage(node('worker-02'), { powerCycle: true }), { code: 'invalid', message: /has no bmc/ });
+  await t.rejects(lifecycle.reimage(node('worker-02'), { powerCycle: true }), {
+    code: 'invalid',
+    message: /has no bmc/,
+  });
   const discovered = ctx.nodes.recordDiscovered('52:54:00:00:99:99');
   await t.rejects(lifecycle.reimage(discovered), { code: 'conflict', message: /discovered machine/ });
 
-  await t.rejects(lifecycle.reimage(node()), { code: 'conflict', message: /drain of Node worker-01 did not finish in 5 s; still running: default\/db-0 \(HTTP 429.*use force/ });
+  await t.rejects(lifecycle.reimage(node()), {
+    code: 'conflict',
+    message: /drain of Node worker-01 did not finish in 5 s; still running: default\/db-0 \(HTTP 429.*use force/,
+  });
   t.equal(node().state, 'joined', 'a refused reimage changes nothing');
   const forced = await lifecycle.reimage(node(), { force: true, powerCycle: true });
   t.equal(node().state, 'registered');
@@ -238,7 +336,9 @@ t.test('reimage refusals and failures', async (t) => {
   t.match(ctx.events.list(node().id).at(-1)!.data, { phase: 'failed', error: /unreachable/ });
 
   const down = await setup(t, { kube: fakeKube(new Error('ECONNREFUSED')) });
-  await t.rejects(down.lifecycle.reimage(down.node()), { message: /could not drain Node worker-01: ECONNREFUSED; nothing changed/ });
+  await t.rejects(down.lifecycle.reimage(down.node()), {
+    message: /could not drain Node worker-01: ECONNREFUSED; nothing changed/,
+  });
   const noKube = await setup(t);
   const plain = await noKube.lifecycle.reimage(noKube.node());
   t.match(plain.kubernetes, { managed: false, message: /no kubernetes\.kubeconfig configured/ });

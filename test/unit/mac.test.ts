@@ -8,7 +8,15 @@ t.test('normalizeMac accepts every spelling operators and firmware use', async (
 });
 
 t.test('normalizeMac refuses what is not a 48-bit MAC', async (t) => {
-  for (const s of ['', '52:54:00:aa:bb', '52:54:00:aa:bb:0c:01', '52:54:00-aa:bb:0c', 'zz:54:00:aa:bb:0c', 'worker-01', '5254.00aa.bb0c']) {
+  for (const s of [
+    '',
+    '52:54:00:aa:bb',
+    '52:54:00:aa:bb:0c:01',
+    '52:54:00-aa:bb:0c',
+    'zz:54:00:aa:bb:0c',
+    'worker-01',
+    '5254.00aa.bb0c',
+  ]) {
     t.equal(normalizeMac(s), null, JSON.stringify(s));
   }
 });

@@ -24,9 +24,20 @@ t.test('blksize is clamped to the configured maximum, never refused', async (t) 
   const small = negotiate(opts({ blksize: '1468' }), 0, { ...limits, pathMtu: 1280 });
   t.equal(small.blksize, 1248);
   t.same(small.oack, { blksize: '1248' });
-  t.equal(negotiate(opts({ blksize: '1024' }), 0, { ...limits, pathMtu: 1280 }).blksize, 1024, 'a smaller request stands');
-  t.equal(negotiate(opts({ blksize: '9000' }), 0, { blksizeMax: 65464, windowsizeMax: 1, pathMtu: 9000 }).blksize, 8968);
-  t.equal(negotiate(opts({ blksize: '1468' }), 0, { ...limits, pathMtu: null }).blksize, 1468, 'unknown MTU: the ceiling alone');
+  t.equal(
+    negotiate(opts({ blksize: '1024' }), 0, { ...limits, pathMtu: 1280 }).blksize,
+    1024,
+    'a smaller request stands',
+  );
+  t.equal(
+    negotiate(opts({ blksize: '9000' }), 0, { blksizeMax: 65464, windowsizeMax: 1, pathMtu: 9000 }).blksize,
+    8968,
+  );
+  t.equal(
+    negotiate(opts({ blksize: '1468' }), 0, { ...limits, pathMtu: null }).blksize,
+    1468,
+    'unknown MTU: the ceiling alone',
+  );
 });
 
 t.test('invalid values are left out of the OACK', async (t) => {

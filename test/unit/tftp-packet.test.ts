@@ -24,7 +24,10 @@ t.test('read request with options round-trips, names lower-cased', async (t) => 
 });
 
 t.test('the firmware requests from the lab decode', async (t) => {
-  const edk2 = Buffer.from('\x00\x01ipxe.efi\x00octet\x00tsize\x000\x00blksize\x001468\x00windowsize\x004\x00', 'latin1');
+  const edk2 = Buffer.from(
+    '\x00\x01ipxe.efi\x00octet\x00tsize\x000\x00blksize\x001468\x00windowsize\x004\x00',
+    'latin1',
+  );
   const d = decode(edk2);
   t.ok(d.ok && d.packet.op === 'rrq' && d.packet.options.windowsize === '4' && d.packet.options.tsize === '0');
 });
@@ -68,7 +71,9 @@ t.test('malformed input is a typed failure, never a throw', async (t) => {
 });
 
 t.test('option quirks: dangling name, duplicates, prototype keys', async (t) => {
-  const d = decode(Buffer.from('\x00\x01f\x00octet\x00blksize\x00512\x00blksize\x001024\x00__proto__\x00x\x00tsize\x00', 'latin1'));
+  const d = decode(
+    Buffer.from('\x00\x01f\x00octet\x00blksize\x00512\x00blksize\x001024\x00__proto__\x00x\x00tsize\x00', 'latin1'),
+  );
   t.ok(d.ok);
   if (!d.ok || d.packet.op !== 'rrq') return;
   t.equal(d.packet.options.blksize, '512', 'first duplicate wins');

@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { encodeAck, encodeError, encodeRequest, ERR, type Options } from '../../src/tftp/packet.js';
-import { startTftpServer, type TftpServer, type TftpServerOptions, type TransferRecord } from '../../src/tftp/server.js';
+import {
+  startTftpServer,
+  type TftpServer,
+  type TftpServerOptions,
+  type TransferRecord,
+} from '../../src/tftp/server.js';
 import { UdpPeer } from '../helpers/udp-peer.js';
 
 const log = createLogger({ level: 'silent' });
@@ -135,13 +140,19 @@ t.test('a size that is a multiple of blksize ends with an empty block', async (t
 t.test('options: OACK with blksize, tsize, timeout, windowsize', async (t) => {
   const body = randomBytes(100_000);
   const h = await harness(t, { f: body });
-  const got = await fetch(h, await peer(t), 'f', { blksize: '1468', tsize: '0', timeout: '2', windowsize: '16', rollover: '0' });
+  const got = await fetch(h, await peer(t), 'f', {
+    blksize: '1468',
+    tsize: '0',
+    timeout: '2',
+    windowsize: '16',
+    rollover: '0',
+  });
   t.same(got.oack, { blksize: '1468', tsize: '100000', timeout: '2', windowsize: '16' });
   t.ok(got.data.equals(body));
   t.equal(got.dataPackets, Math.floor(100_000 / 1468) + 1, 'no block sent twice on a clean link');
 });
 
-t.test('duplicate ACKs never double-send (Sorcerer\'s Apprentice)', async (t) => {
+t.test("duplicate ACKs never double-send (Sorcerer's Apprentice)", async (t) => {
   const body = randomBytes(512 * 200 + 1);
   for (const windowsize of ['1', '8']) {
     const h = await harness(t, { f: body }, { timing: { rtoInitialMs: 2000, rtoMinMs: 2000 } });
@@ -164,10 +175,16 @@ t.test('an ACK inside the window restarts the window after it (RFC 7440)', async
   t.equal(oack?.packet.op, 'oack');
   p.send(encodeAck(0), oack!.from.port);
   const first = await p.take(4);
-  t.same(first.map((r) => r.packet.op === 'data' && r.packet.block), [1, 2, 3, 4]);
+  t.same(
+    first.map((r) => r.packet.op === 'data' && r.packet.block),
+    [1, 2, 3, 4],
+  );
   p.send(encodeAck(2), oack!.from.port);
   const second = await p.take(4);
-  t.same(second.map((r) => r.packet.op === 'data' && r.packet.block), [3, 4, 5, 6]);
+  t.same(
+    second.map((r) => r.packet.op === 'data' && r.packet.block),
+    [3, 4, 5, 6],
+  );
   p.send(encodeAck(2), oack!.from.port);
   p.send(encodeAck(1), oack!.from.port);
   t.same(await p.drain(150), [], 'stale and duplicate ACKs send nothing');
@@ -178,11 +195,17 @@ t.test('block numbers roll over past 65535 to 0', async (t) => {
   const body = randomBytes(8 * 65_540 + 3); // 65541 blocks of 8 bytes
   const h = await harness(t, { f: body });
   const wire: number[] = [];
-  const got = await fetch(h, await peer(t), 'f', { blksize: '8', windowsize: '64' }, {
-    onBlock: (b) => {
-      if (wire.length < 8 && (b >= 65534 || b <= 2)) wire.push(b);
+  const got = await fetch(
+    h,
+    await peer(t),
+    'f',
+    { blksize: '8', windowsize: '64' },
+    {
+      onBlock: (b) => {
+        if (wire.length < 8 && (b >= 65534 || b <= 2)) wire.push(b);
+      },
     },
-  });
+  );
   t.ok(got.data.equals(body), 'intact');
   t.same(wire, [1, 2, 65534, 65535, 0, 1, 2], 'wire numbers wrap to 0');
   t.equal(got.dataPackets, 65_541);
@@ -200,7 +223,11 @@ t.test('a large file is read from disk in chunks and arrives intact', async (t) 
 });
 
 t.test('no ACK: bounded retransmission with backoff, then an ERROR', async (t) => {
-  const h = await harness(t, { f: randomBytes(100) }, { timing: { rtoInitialMs: 50, rtoMinMs: 50, rtoMaxMs: 200, maxRetries: 3 } });
+  const h = await harness(
+    t,
+    { f: randomBytes(100) },
+    { timing: { rtoInitialMs: 50, rtoMinMs: 50, rtoMaxMs: 200, maxRetries: 3 } },
+  );
   const p = await peer(t);
   const t0 = Date.now();
   p.send(encodeRequest('rrq', 'f', 'octet'), h.port);
@@ -271,7 +298,10 @@ t.test('refusals: write, unknown file, traversal, mode', async (t) => {
     p.send(buf, h.port);
     return (await p.next())?.packet;
   };
-  t.match(await ask(encodeRequest('wrq', 'pxelinux.cfg/default', 'octet')), { op: 'error', code: ERR.ACCESS_VIOLATION });
+  t.match(await ask(encodeRequest('wrq', 'pxelinux.cfg/default', 'octet')), {
+    op: 'error',
+    code: ERR.ACCESS_VIOLATION,
+  });
   t.match(await ask(encodeRequest('rrq', 'nope', 'octet')), { op: 'error', code: ERR.FILE_NOT_FOUND });
   t.match(await ask(encodeRequest('rrq', '../../etc/passwd', 'octet')), { op: 'error', code: ERR.ACCESS_VIOLATION });
   t.match(await ask(encodeRequest('rrq', 'f', 'mail')), { op: 'error', code: ERR.ILLEGAL_OPERATION });
@@ -283,7 +313,13 @@ t.test('refusals: write, unknown file, traversal, mode', async (t) => {
 t.test('garbage on the listening port is dropped and counted', async (t) => {
   const h = await harness(t, { f: Buffer.from('hello') });
   const p = await peer(t);
-  for (const g of [Buffer.alloc(0), Buffer.from([1]), Buffer.from([0, 1]), Buffer.from([0, 4, 0, 1]), randomBytes(300)]) {
+  for (const g of [
+    Buffer.alloc(0),
+    Buffer.from([1]),
+    Buffer.from([0, 1]),
+    Buffer.from([0, 4, 0, 1]),
+    randomBytes(300),
+  ]) {
     p.send(g, h.port);
   }
   t.same(await p.drain(200), [], 'no answer to garbage');

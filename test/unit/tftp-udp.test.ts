@@ -10,7 +10,9 @@ import { TransferSocket } from '../../src/tftp/udp.js';
 
 const LOOPBACK = ipToInt('127.0.0.1');
 
-async function receiver(t: { teardown(fn: () => unknown): void }): Promise<{ socket: Socket; port: number; take(n: number): Promise<Buffer[]> }> {
+async function receiver(t: {
+  teardown(fn: () => unknown): void;
+}): Promise<{ socket: Socket; port: number; take(n: number): Promise<Buffer[]> }> {
   const socket = createSocket('udp4');
   // Large enough for a few hundred datagrams sent at once.
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
@@ -47,13 +49,20 @@ for (const segmentation of [true, false]) {
     t.teardown(() => sock.close());
     // 1468-byte blocks + 4-byte header; windows of 1, 16 and 100 segments (more than
     // one GSO send of at most 44 here), each with a shorter last one.
-    for (const [segments, last] of [[1, 700], [16, 1], [100, 1000]] as const) {
+    for (const [segments, last] of [
+      [1, 700],
+      [16, 1],
+      [100, 1000],
+    ] as const) {
       const seg = 1472;
       const frame = randomBytes((segments - 1) * seg + last);
       t.equal(sock.sendSegments(LOOPBACK, rx.port, frame, seg), null);
       const got = await rx.take(segments);
       t.equal(got.length, segments, `${segments} datagrams`);
-      t.same(got.map((d) => d.length), Array.from({ length: segments }, (_, i) => (i === segments - 1 ? last : seg)));
+      t.same(
+        got.map((d) => d.length),
+        Array.from({ length: segments }, (_, i) => (i === segments - 1 ? last : seg)),
+      );
       t.ok(Buffer.concat(got).equals(frame), 'bytes in order');
     }
   });
@@ -62,7 +71,9 @@ for (const segmentation of [true, false]) {
 t.test('datagrams in and out: handler sees the source; errors are named', async (t) => {
   const rx = await receiver(t);
   const seen: Array<{ msg: string; address: number; port: number }> = [];
-  const sock = new TransferSocket('127.0.0.1', (msg, address, port) => seen.push({ msg: msg.toString(), address, port }));
+  const sock = new TransferSocket('127.0.0.1', (msg, address, port) =>
+    seen.push({ msg: msg.toString(), address, port }),
+  );
   t.ok(sock.port > 0, 'a port was bound');
   rx.socket.send('hello', sock.port, '127.0.0.1');
   const deadline = Date.now() + 3000;
