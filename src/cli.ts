@@ -55,7 +55,7 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     try {
-      daemon.ctx.inventory.reload();
+      daemon.parts.inventory.reload();
     } catch {
       /* logged by reload; the database keeps the last good inventory */
     }

@@ -1,4 +1,4 @@
-// rackjoin's configuration (SPEC §3): YAML, every key optional, defaults embedded,
+// rackjoin's configuration (docs/configuration.md): YAML, every key optional, defaults embedded,
 // unknown keys and bad values refused with the key named.
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -8,7 +8,6 @@ import { Ipv4, Strict, StringEnum } from './schema/common.js';
 import { formatProblems, validate } from './schema/validate.js';
 
 export const DHCP_MODES = ['proxy', 'reservation', 'pool', 'off'] as const;
-export type DhcpMode = (typeof DHCP_MODES)[number];
 /** How DHCP answers installed nodes (netboot off); see src/dhcp/bootDecision.ts. */
 export const INSTALLED_BOOT = ['ipxe-script', 'no-boot-file', 'full-chain'] as const;
 export type InstalledBoot = (typeof INSTALLED_BOOT)[number];
@@ -55,7 +54,9 @@ export const ConfigSchema = Strict({
       installedBoot: StringEnum(INSTALLED_BOOT, {
         default: 'ipxe-script',
         description:
-          'installed nodes: ipxe-script = iPXE gets the boot script (which boots the disk), firmware gets no boot file; no-boot-file = nobody gets one; full-chain = answered like netbooting nodes',
+          'nodes that boot their disk (installed, failed): ipxe-script = iPXE gets the boot script (which ' +
+          'boots the disk), firmware gets no boot file; no-boot-file = nobody gets one; ' +
+          'full-chain = answered like netbooting nodes',
       }),
     },
     { description: 'mode defaults to proxy when running as root, off otherwise' },
@@ -84,7 +85,8 @@ export const ConfigSchema = Strict({
       maximum: 3600,
       default: 120,
       description:
-        'reimage: how long evictions may be refused (PodDisruptionBudgets) before the reimage is refused, unless forced',
+        'reimage: how long evictions may be refused (PodDisruptionBudgets) ' +
+        'before the reimage is refused, unless forced',
     }),
   }),
   timeouts: Strict({

@@ -1,8 +1,8 @@
-// eventLog: each node's timeline. Every observation (DHCP packet, file served,
-// callback) and every state change is a row; subscribers (SSE, metrics) get the
-// same records live.
-import { EventEmitter } from 'node:events';
-import type { Db } from './db.js';
+// eventLog: each node's timeline, and the only code with SQL on `events`. Every
+// observation (DHCP exchange, file served, callback) and every state change is a
+// row. Who writes which event is fixed: the lifecycle writes observations and
+// transitions (src/lifecycle/lifecycle.ts), the Kubernetes side its kube.* events.
+import type { Db, Migration } from './db.js';
 
 export interface NodeEvent {
   id: number;
@@ -15,7 +15,27 @@ export interface NodeEvent {
   data: Record<string, unknown>;
 }
 
-export class EventLog extends EventEmitter<{ event: [NodeEvent] }> {
+export const eventMigrations: Migration[] = [
+  {
+    // Made by 001-inventory in databases created before this migration existed.
+    id: 'events-001',
+    up: `
+      CREATE TABLE IF NOT EXISTS events (
+        id      INTEGER PRIMARY KEY,
+        node_id INTEGER REFERENCES nodes(id) ON DELETE CASCADE,
+        ts      INTEGER NOT NULL,
+        type    TEXT NOT NULL,
+        source  TEXT NOT NULL,
+        data    TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX IF NOT EXISTS events_node ON events(node_id, id);
+    `,
+  },
+];
+
+const COLUMNS = 'id, node_id, ts, type, source, data';
+
+export class EventLog {
   private readonly insert;
   private readonly trim;
 
@@ -24,10 +44,10 @@ export class EventLog extends EventEmitter<{ event: [NodeEvent] }> {
     private readonly db: Db,
     private readonly maxPerNode = 5000,
   ) {
-    super();
     this.insert = db.prepare('INSERT INTO events (node_id, ts, type, source, data) VALUES (?, ?, ?, ?, ?)');
     this.trim = db.prepare(
-      'DELETE FROM events WHERE node_id = ? AND id < (SELECT id FROM events WHERE node_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)',
+      `DELETE FROM events WHERE node_id = ?
+       AND id < (SELECT id FROM events WHERE node_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
     );
   }
 
@@ -36,15 +56,18 @@ export class EventLog extends EventEmitter<{ event: [NodeEvent] }> {
     const id = Number(info.lastInsertRowid);
     // Trimming every insert would cost a lookup each time; every 64th keeps the bound loose but cheap.
     if (id % 64 === 0) this.trim.run(nodeId, nodeId, this.maxPerNode - 1);
-    const event: NodeEvent = { id, nodeId, ts, type, source, data };
-    this.emit('event', event);
-    return event;
+    return { id, nodeId, ts, type, source, data };
+  }
+
+  /** A discovered placeholder was adopted by a real node: its timeline becomes that node's. */
+  moveTimeline(fromNodeId: number, toNodeId: number): void {
+    this.db.prepare('UPDATE events SET node_id = ? WHERE node_id = ?').run(toNodeId, fromNodeId);
   }
 
   /** A node's latest `limit` events, oldest first. */
   latest(nodeId: number, limit: number): NodeEvent[] {
     const rows = this.db
-      .prepare('SELECT id, node_id, ts, type, source, data FROM events WHERE node_id = ? ORDER BY id DESC LIMIT ?')
+      .prepare(`SELECT ${COLUMNS} FROM events WHERE node_id = ? ORDER BY id DESC LIMIT ?`)
       .all(nodeId, limit) as EventRow[];
     return rows.reverse().map(toEvent);
   }
@@ -52,18 +75,16 @@ export class EventLog extends EventEmitter<{ event: [NodeEvent] }> {
   /** Events of one type across all nodes after `afterId`, oldest first (SSE resume). */
   since(afterId: number, type: string, limit = 1000): NodeEvent[] {
     const rows = this.db
-      .prepare('SELECT id, node_id, ts, type, source, data FROM events WHERE id > ? AND type = ? ORDER BY id LIMIT ?')
+      .prepare(`SELECT ${COLUMNS} FROM events WHERE id > ? AND type = ? ORDER BY id LIMIT ?`)
       .all(afterId, type, limit) as EventRow[];
     return rows.map(toEvent);
   }
 
   /** A node's events, oldest first; `afterId` pages forward. */
   list(nodeId: number, opts: { limit?: number; afterId?: number; type?: string } = {}): NodeEvent[] {
+    const byType = opts.type ? 'AND type = ?' : '';
     const rows = this.db
-      .prepare(
-        `SELECT id, node_id, ts, type, source, data FROM events
-         WHERE node_id = ? AND id > ? ${opts.type ? 'AND type = ?' : ''} ORDER BY id LIMIT ?`,
-      )
+      .prepare(`SELECT ${COLUMNS} FROM events WHERE node_id = ? AND id > ? ${byType} ORDER BY id LIMIT ?`)
       .all(...[nodeId, opts.afterId ?? 0, ...(opts.type ? [opts.type] : []), opts.limit ?? 500]) as EventRow[];
     return rows.map(toEvent);
   }

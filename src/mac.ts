@@ -15,11 +15,6 @@ export function normalizeMac(input: string): string | null {
   return hex.match(/../g)!.join(':');
 }
 
-/** True when `input` looks like a MAC in any accepted spelling. */
-export function isMac(input: string): boolean {
-  return normalizeMac(input) !== null;
-}
-
 /** 52:54:00:aa:bb:cc -> 52-54-00-aa-bb-cc (pxelinux and iPXE `hexhyp` form). */
 export function macHyphen(mac: string): string {
   return mac.replace(/:/g, '-');

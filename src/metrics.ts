@@ -5,7 +5,7 @@
 //   through a stats() function handed over with addSource(), so the services do
 //   not depend on prom-client and their numbers are never double-counted.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { NODE_STATES } from './inventory/schema.js';
+import { NODE_STATES } from './inventory/states.js';
 import type { NodeStore } from './inventory/store.js';
 import type { Lifecycle } from './lifecycle/lifecycle.js';
 

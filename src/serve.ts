@@ -1,26 +1,31 @@
-// `rackjoin serve`: build the context, load the inventory, start HTTP and the
-// boot services, and take them all down again in reverse order.
-import type { Config } from './config.js';
-import { createContext, type AppContext } from './context.js';
-import { closeDatabase } from './db.js';
+// `rackjoin serve`: build the parts, load the inventory, start HTTP and the boot
+// services on them, and take them all down again in reverse order.
+import type { AddressInfo } from 'node:net';
 import { buildApp } from './api/app.js';
-import type { Logger } from './log.js';
-import { startDhcpServer } from './dhcp/server.js';
-import { startTftpServer } from './tftp/server.js';
 import { resolveAsset } from './assets.js';
+import type { Config } from './config.js';
+import { closeDatabase } from './db.js';
+import { startDhcpServer, type DhcpServer } from './dhcp/server.js';
+import type { Node } from './inventory/store.js';
+import { followCluster } from './lifecycle/cluster.js';
+import type { FileRole } from './lifecycle/machine.js';
 import { startTimeoutSweeper } from './lifecycle/sweeper.js';
-import { startKubeIntegration } from './kube/integration.js';
+import type { Logger } from './log.js';
+import { buildParts, type Parts } from './parts.js';
+import { startTftpServer, type TftpServer } from './tftp/server.js';
 
 export interface Daemon {
-  ctx: AppContext;
+  parts: Parts;
   /** The HTTP port actually bound (config may say 0 in tests). */
   httpPort: number;
   close(): Promise<void>;
 }
 
+type Closer = () => unknown;
+
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
-  const ctx = createContext(config, log);
-  const closers: (() => unknown)[] = [() => closeDatabase(ctx.db)];
+  const parts = buildParts(config, log);
+  const closers: Closer[] = [() => closeDatabase(parts.db)];
   const closeAll = async () => {
     for (const close of closers.splice(0)) {
       try {
@@ -33,109 +38,117 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   try {
     // A broken inventory stops the start: the database keeps the last good one,
     // and the operator sees the file and line instead of a half-provisioned rack.
-    ctx.inventory.reload();
+    parts.inventory.reload();
 
-    const app = await buildApp(ctx);
+    const app = await buildApp(parts);
     await app.listen({ port: config.http.port, host: config.http.host });
     closers.unshift(() => app.close());
-    const address = app.server.address();
-    const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
-    ctx.server.httpPort = httpPort;
+    // Before any request is handled: URLs in boot files carry the port actually bound.
+    parts.endpoint.httpPort = (app.server.address() as AddressInfo).port;
 
-    // ---- boot services (DHCP, TFTP) start here; each pushes its close() to the front ----
-    const dhcp = await startDhcpServer({
-      config,
-      db: ctx.db,
-      nodes: ctx.nodes,
-      events: ctx.events,
-      log: log.child({ mod: 'dhcp' }),
-      httpPort,
-      // The DHCP server writes the exchange (options in and out) to the timeline itself.
-      onBootOffer: (node, offer) => {
-        // The address we hand out is how TFTP and HTTP will know this node next.
-        if (offer.yiaddr) ctx.boot.clients.remember(offer.yiaddr, node.id);
-        ctx.lifecycle.observe(node, {
-          kind: 'dhcp-offer',
-          mode: offer.proxy ? 'proxy' : config.dhcp.mode,
-          bootFile: offer.bootFile,
-          client: offer.yiaddr ?? node.macs[0] ?? 'unknown',
-          recorded: true,
-        });
-      },
-    });
+    const dhcp = await startDhcp(parts);
     closers.unshift(() => dhcp.close());
-    ctx.metrics.addSource({
-      subsystem: 'dhcp',
-      stats: () => ({ ...dhcp.stats() }),
-      labels: { received: 'type', sent: 'type', dropped: 'reason' },
-      help: {
-        received: 'DHCP packets received, by message type (invalid = unparseable)',
-        sent: 'DHCP replies sent, by message type',
-        dropped: 'DHCP requests not answered, by reason',
-      },
-    });
-
     if (config.tftp.enabled) {
-      const tftp = await startTftpServer({
-        host: config.http.host,
-        port: config.tftp.port,
-        blksizeMax: config.tftp.blksizeMax,
-        windowsizeMax: config.tftp.windowsizeMax,
-        log: log.child({ mod: 'tftp' }),
-        // Per-node configs are rendered (pxelinux.cfg/01-<mac>, grub.cfg-01-<mac>,
-        // autoexec.ipxe); everything else is a file under assets/, contained by realpath.
-        async resolve(req) {
-          const rendered = ctx.boot.tftpFile(req.path);
-          if (rendered) return { data: rendered.content, ...(rendered.node ? { node: rendered.node.name } : {}) };
-          const asset = await resolveAsset(config.assets, req.path);
-          return asset.ok ? { path: asset.path } : null;
-        },
-        onTransfer(rec) {
-          if (rec.status !== 'ok') return;
-          ctx.boot.fileServed({
-            via: 'tftp',
-            file: rec.path,
-            bytes: rec.bytes,
-            durationMs: rec.durationMs,
-            client: rec.peer.address,
-            node: rec.node ? ctx.nodes.get(rec.node) : undefined,
-          });
-        },
-      });
+      const tftp = await startTftp(parts);
       closers.unshift(() => tftp.close());
-      ctx.metrics.addSource({
-        subsystem: 'tftp',
-        stats: () => {
-          const { dropped, ...counts } = tftp.stats();
-          return { ...counts, dropped: { ...dropped } };
-        },
-        labels: { dropped: 'reason' },
-        gauges: ['active'],
-        help: { dropped: 'TFTP requests and packets dropped, by reason', active: 'TFTP transfers in flight' },
-      });
     }
 
-    // ---- lifecycle: stage timeouts, and the cluster side with a kubeconfig ----
-    closers.unshift(startTimeoutSweeper(ctx.lifecycle, config.timeouts, log.child({ mod: 'lifecycle' })));
-    if (ctx.kube) {
-      const stopKube = await startKubeIntegration({
-        kube: ctx.kube,
-        lifecycle: ctx.lifecycle,
-        nodes: ctx.nodes,
-        events: ctx.events,
-        joinTokens: ctx.joinTokens,
-        log: log.child({ mod: 'kube' }),
-      });
-      closers.unshift(stopKube);
+    closers.unshift(startTimeoutSweeper(parts.lifecycle, config.timeouts, log.child({ mod: 'lifecycle' })));
+    if (parts.kube) {
+      const { kube, lifecycle, nodes, events, joinTokens } = parts;
+      closers.unshift(
+        await followCluster({ kube, lifecycle, nodes, events, joinTokens, log: log.child({ mod: 'kube' }) }),
+      );
     }
 
-    log.info(
-      { http: `${config.http.host}:${httpPort}`, dhcp: config.dhcp.mode, dataDir: config.dataDir },
-      'rackjoin ready',
-    );
-    return { ctx, httpPort, close: closeAll };
+    const http = `${config.http.host}:${parts.endpoint.httpPort}`;
+    log.info({ http, dhcp: config.dhcp.mode, dataDir: config.dataDir }, 'rackjoin ready');
+    return { parts, httpPort: parts.endpoint.httpPort, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
   }
+}
+
+async function startDhcp(parts: Parts): Promise<DhcpServer> {
+  const { config, dhcp, db, lifecycle, metrics } = parts;
+  const server = await startDhcpServer({
+    config,
+    dhcp,
+    dbFile: db.name,
+    log: parts.log.child({ mod: 'dhcp' }),
+    // Each exchange is one timeline event, written with the transition it causes.
+    record: (records) =>
+      lifecycle.observeAll(
+        records.map((r) => ({
+          node: { mac: r.mac, discover: r.discover },
+          obs: { kind: 'dhcp', exchange: r.exchange },
+        })),
+      ),
+  });
+  metrics.addSource({
+    subsystem: 'dhcp',
+    stats: () => ({ ...server.stats() }),
+    labels: { received: 'type', sent: 'type', dropped: 'reason' },
+    help: {
+      received: 'DHCP packets received, by message type (invalid = unparseable)',
+      sent: 'DHCP replies sent, by message type',
+      dropped: 'DHCP requests not answered, by reason',
+    },
+  });
+  return server;
+}
+
+/** What the TFTP server says a rendered file was, for its timeline event. */
+interface Served {
+  node?: Node;
+  role: FileRole;
+}
+
+async function startTftp(parts: Parts): Promise<TftpServer> {
+  const { config, plane, metrics } = parts;
+  const server = await startTftpServer<Served>({
+    host: config.http.host,
+    port: config.tftp.port,
+    blksizeMax: config.tftp.blksizeMax,
+    windowsizeMax: config.tftp.windowsizeMax,
+    log: parts.log.child({ mod: 'tftp' }),
+    // Per-node configs are rendered (pxelinux.cfg/01-<mac>, grub.cfg-01-<mac>,
+    // autoexec.ipxe); everything else is a file under assets/, contained by realpath.
+    async resolve(req) {
+      const rendered = plane.tftpFile(req.path, req.peer.address);
+      if (rendered) {
+        return {
+          data: rendered.content,
+          tag: { role: 'boot-config', ...(rendered.node ? { node: rendered.node } : {}) },
+        };
+      }
+      const asset = await resolveAsset(config.assets, req.path);
+      return asset.ok ? { path: asset.path } : null;
+    },
+    onTransfer(rec) {
+      if (rec.status !== 'ok') return;
+      const { path: file, bytes, durationMs } = rec;
+      plane.served({
+        via: 'tftp',
+        file,
+        bytes,
+        durationMs,
+        client: rec.peer.address,
+        node: rec.tag?.node,
+        role: rec.tag?.role,
+      });
+    },
+  });
+  metrics.addSource({
+    subsystem: 'tftp',
+    stats: () => {
+      const { dropped, ...counts } = server.stats();
+      return { ...counts, dropped: { ...dropped } };
+    },
+    labels: { dropped: 'reason' },
+    gauges: ['active'],
+    help: { dropped: 'TFTP requests and packets dropped, by reason', active: 'TFTP transfers in flight' },
+  });
+  return server;
 }

@@ -1,34 +1,38 @@
-// The HTTP server: operator API under /api/v1, health, OpenAPI at /docs.
-// Node-facing routes (boot scripts, installer configs, callbacks) join here as
-// their own plugins; they authenticate by the node's token in the path.
+// The HTTP server: two contexts. The node-facing one (boot files, installer files,
+// callbacks) authenticates by the node's token in the path; the operator one
+// (operator.ts) requires a bearer token on every route it holds. Health and the
+// OpenAPI document need neither.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { AppContext } from '../context.js';
-import { installErrorHandling } from './errors.js';
-import { inventoryRoutes } from './inventory.js';
-import { nodeRoutes } from './nodes.js';
-import { lifecycleRoutes, metricsRoute } from './lifecycle.js';
-import { explainRoutes } from './explain.js';
-import { leaseRoutes } from './leases.js';
 import { bootRoutes } from '../boot/routes.js';
+import { maskSecrets } from '../boot/urls.js';
+import type { Logger } from '../log.js';
+import type { ApiDeps } from './deps.js';
+import { callbackRoute } from './callback.js';
+import { installErrorHandling } from './errors.js';
+import { operatorApi } from './operator.js';
 
-/** Node-facing URLs carry secrets in their path; logs get the route shape instead. */
-export function maskUrl(url: string): string {
-  return url.replace(/\/(callback|n)\/[^/?]+/g, '/$1/[token]');
+/** The HTTP server with every route. */
+export async function buildApp(parts: ApiDeps): Promise<FastifyInstance> {
+  const app = createServer(parts.log);
+  await registerRoutes(app, parts);
+  return app;
 }
 
-export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+/** The fastify instance: logging with secrets masked, strict validation, one error handler. */
+export function createServer(log: Logger): FastifyInstance {
   // The cast only narrows pino's richer Logger type to fastify's base logger interface.
   const app = Fastify({
-    loggerInstance: ctx.log.child(
+    loggerInstance: log.child(
       { mod: 'http' },
       {
         serializers: {
+          // Node-facing URLs carry secrets in their path; logs get them masked.
           req: (req: { method: string; url: string; ip?: string }) => ({
             method: req.method,
-            url: maskUrl(req.url),
+            url: maskSecrets(req.url),
             client: req.ip,
           }),
         },
@@ -40,7 +44,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
   installErrorHandling(app);
+  return app;
+}
 
+export async function registerRoutes(app: FastifyInstance, parts: ApiDeps): Promise<void> {
+  const { plane, lifecycle, config, nodes, metrics } = parts;
   await app.register(swagger, {
     openapi: {
       info: { title: 'rackjoin', version: '1', description: 'PXE provisioning from power-on to kubeadm join' },
@@ -48,21 +56,15 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
   });
 
-  app.get(
-    '/healthz',
-    { schema: { summary: 'Liveness', tags: ['ops'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
-    async () => ({
-      status: 'ok' as const,
-    }),
-  );
+  const Health = Type.Object({ status: Type.Literal('ok') });
+  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['ops'], response: { 200: Health } } }, async () => ({
+    status: 'ok' as const,
+  }));
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(nodeRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(inventoryRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(lifecycleRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(metricsRoute(ctx));
-  await app.register(explainRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(leaseRoutes(ctx), { prefix: '/api/v1' });
-  await app.register(bootRoutes(ctx, ctx.boot));
-  return app;
+  await app.register(async (nodeFacing) => {
+    await nodeFacing.register(bootRoutes({ plane, lifecycle, assets: config.assets }));
+    await nodeFacing.register(callbackRoute({ nodes, lifecycle, metrics }));
+  });
+  await app.register(operatorApi(parts));
 }

@@ -1,15 +1,11 @@
-// Every error leaves the API as { error, message } with a 4xx (or 500) code.
+// One error handler: every error leaves the API as { error, message } with a 4xx
+// (or 500) code, and every domain error maps to its status here and nowhere else.
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { TemplateError } from '../boot/templates.js';
+import { ConfigError } from '../config.js';
 import { InventoryFileError } from '../inventory/files.js';
 import { InventoryError } from '../inventory/store.js';
-import { ConfigError } from '../config.js';
-import { TemplateError } from '../boot/templates.js';
-
-export const ErrorBody = Type.Object(
-  { error: Type.String({ description: 'machine-readable code' }), message: Type.String() },
-  { $id: 'ErrorBody' },
-);
+import { ReimageError } from '../lifecycle/reimage.js';
 
 export class ApiError extends Error {
   constructor(
@@ -22,14 +18,21 @@ export class ApiError extends Error {
 }
 
 const INVENTORY_STATUS = { not_found: 404, conflict: 409, invalid: 400 } as const;
+const REIMAGE_STATUS = { conflict: 409, invalid: 400 } as const;
+
+/** The status and body a domain error maps to; null for errors that are not ours. */
+function domainError(err: Error): { status: number; error: string } | null {
+  if (err instanceof ApiError) return { status: err.statusCode, error: err.code };
+  if (err instanceof InventoryError) return { status: INVENTORY_STATUS[err.code], error: err.code };
+  if (err instanceof ReimageError) return { status: REIMAGE_STATUS[err.code], error: err.code };
+  if (err instanceof InventoryFileError || err instanceof ConfigError) return { status: 400, error: 'invalid' };
+  return null;
+}
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
-    if (err instanceof ApiError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
-    if (err instanceof InventoryError)
-      return reply.code(INVENTORY_STATUS[err.code]).send({ error: err.code, message: err.message });
-    if (err instanceof InventoryFileError || err instanceof ConfigError)
-      return reply.code(400).send({ error: 'invalid', message: err.message });
+    const mapped = domainError(err);
+    if (mapped) return reply.code(mapped.status).send({ error: mapped.error, message: err.message });
     // A template that does not render is the operator's to fix; the node gets an error, never half a config.
     if (err instanceof TemplateError) {
       req.log.error({ template: err.template, line: err.line, err: err.message }, 'template failed');
@@ -57,9 +60,9 @@ function humanValidation(err: FastifyError): string {
     .validation!.map((v) => {
       const params = v.params as Record<string, unknown>;
       const where = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
-      if (v.keyword === 'additionalProperties')
-        return `.${where ? `${where}.` : ''}${params.additionalProperty}: unknown key`;
-      if (v.keyword === 'required') return `.${where ? `${where}.` : ''}${params.missingProperty}: is required`;
+      const key = (k: unknown) => `.${where ? `${where}.` : ''}${String(k)}`;
+      if (v.keyword === 'additionalProperties') return `${key(params.additionalProperty)}: unknown key`;
+      if (v.keyword === 'required') return `${key(params.missingProperty)}: is required`;
       if (v.keyword === 'enum') return `.${where}: must be one of ${(params.allowedValues as string[]).join(', ')}`;
       return `${where ? `.${where}` : ''}: ${v.message}`;
     })

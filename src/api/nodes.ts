@@ -1,15 +1,18 @@
 // /api/v1/nodes: the inventory as operators see and change it.
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { AppContext } from '../context.js';
-import { NODE_STATES, NodePatchSchema, NodeSpecSchema } from '../inventory/schema.js';
+import type { EventLog } from '../events.js';
+import { NodePatchSchema, NodeSpecSchema } from '../inventory/schema.js';
+import { NODE_STATES } from '../inventory/states.js';
+import type { NodeStore } from '../inventory/store.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { StringEnum } from '../schema/common.js';
-import { bearer, operatorOf, requireScope } from './auth.js';
-import { ApiError, ErrorBody } from './errors.js';
-import { nodeView, NodeView } from './views.js';
+import { operatorOf } from './auth.js';
+import { ApiError } from './errors.js';
+import { errorResponses, IdParams } from './schemas.js';
+import { nodeViews, NodeView } from './views.js';
 
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, description: 'node name or any of its MACs' }) });
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+const errors = errorResponses(400, 404, 409);
 
 /** `label=rack=r1` → { rack: 'r1' }; repeated labels all must match. */
 function parseLabelFilter(labels: string[] | undefined): Record<string, string> {
@@ -22,18 +25,43 @@ function parseLabelFilter(labels: string[] | undefined): Record<string, string> 
   return out;
 }
 
-export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
-  const read = requireScope(ctx.tokens, 'read');
-  const admin = requireScope(ctx.tokens, 'admin');
+const EventsQuery = Type.Object(
+  {
+    after: Type.Optional(Type.Integer({ minimum: 0, description: 'only events with a larger id' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 500 })),
+    type: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const Timeline = Type.Object({
+  node: Type.String(),
+  events: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      ts: Type.String({ format: 'date-time' }),
+      type: Type.String(),
+      source: Type.String(),
+      data: Type.Record(Type.String(), Type.Unknown()),
+    }),
+  ),
+});
+
+export interface NodeRouteDeps {
+  nodes: NodeStore;
+  lifecycle: Pick<Lifecycle, 'edit'>;
+  events: Pick<EventLog, 'list'>;
+}
+
+export function nodeRoutes({ nodes, lifecycle, events }: NodeRouteDeps): FastifyPluginAsyncTypebox {
+  const nodeView = nodeViews(nodes);
   return async (app) => {
     app.get(
       '/nodes',
       {
-        onRequest: read,
         schema: {
           summary: 'List nodes',
           tags: ['nodes'],
-          security: bearer,
           querystring: Type.Object(
             {
               state: Type.Optional(StringEnum(NODE_STATES)),
@@ -45,28 +73,25 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
         },
       },
       async (req) => {
-        const nodes = ctx.nodes.list({
-          ...(req.query.state ? { state: req.query.state } : {}),
-          labels: parseLabelFilter(req.query.label),
-        });
-        return { nodes: nodes.map(nodeView) };
+        const labels = parseLabelFilter(req.query.label);
+        const list = nodes.list({ ...(req.query.state ? { state: req.query.state } : {}), labels });
+        return { nodes: list.map((n) => nodeView(n)) };
       },
     );
 
     app.post(
       '/nodes',
       {
-        onRequest: admin,
+        config: { scope: 'admin' },
         schema: {
           summary: 'Create a node',
           tags: ['nodes'],
-          security: bearer,
           body: NodeSpecSchema,
           response: { 201: NodeView, ...errors },
         },
       },
       async (req, reply) => {
-        const node = ctx.nodes.create(req.body);
+        const node = nodes.create(req.body);
         req.log.info({ node: node.name, macs: node.macs }, 'node created');
         return reply.code(201).send(nodeView(node));
       },
@@ -75,34 +100,30 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     app.get(
       '/nodes/:id',
       {
-        onRequest: read,
         schema: {
           summary: 'One node with its state and stage timestamps',
           tags: ['nodes'],
-          security: bearer,
           params: IdParams,
           response: { 200: NodeView, ...errors },
         },
       },
-      async (req) => nodeView(ctx.nodes.mustGet(req.params.id)),
+      async (req) => nodeView(nodes.mustGet(req.params.id)),
     );
 
     app.patch(
       '/nodes/:id',
       {
-        onRequest: admin,
+        config: { scope: 'admin' },
         schema: {
           summary: 'Update a node (API-managed or discovered ones)',
           tags: ['nodes'],
-          security: bearer,
           params: IdParams,
           body: NodePatchSchema,
           response: { 200: NodeView, ...errors },
         },
       },
       async (req) => {
-        const operator = operatorOf(req);
-        const node = ctx.lifecycle.edit(req.params.id, req.body, operator);
+        const node = lifecycle.edit(req.params.id, req.body, operatorOf(req));
         req.log.info({ node: node.name, fields: Object.keys(req.body) }, 'node updated');
         return nodeView(node);
       },
@@ -111,17 +132,16 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     app.delete(
       '/nodes/:id',
       {
-        onRequest: admin,
+        config: { scope: 'admin' },
         schema: {
           summary: 'Delete a node (API-managed or discovered ones)',
           tags: ['nodes'],
-          security: bearer,
           params: IdParams,
           response: { 204: Type.Null(), ...errors },
         },
       },
       async (req, reply) => {
-        const node = ctx.nodes.delete(req.params.id);
+        const node = nodes.delete(req.params.id);
         req.log.info({ node: node.name }, 'node deleted');
         return reply.code(204).send(null);
       },
@@ -130,54 +150,24 @@ export function nodeRoutes(ctx: AppContext): FastifyPluginAsyncTypebox {
     app.get(
       '/nodes/:id/events',
       {
-        onRequest: read,
         schema: {
           summary: "A node's timeline, oldest first",
           tags: ['nodes'],
-          security: bearer,
           params: IdParams,
-          querystring: Type.Object(
-            {
-              after: Type.Optional(Type.Integer({ minimum: 0, description: 'only events with a larger id' })),
-              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 500 })),
-              type: Type.Optional(Type.String()),
-            },
-            { additionalProperties: false },
-          ),
-          response: {
-            200: Type.Object({
-              node: Type.String(),
-              events: Type.Array(
-                Type.Object({
-                  id: Type.Integer(),
-                  ts: Type.String({ format: 'date-time' }),
-                  type: Type.String(),
-                  source: Type.String(),
-                  data: Type.Record(Type.String(), Type.Unknown()),
-                }),
-              ),
-            }),
-            ...errors,
-          },
+          querystring: EventsQuery,
+          response: { 200: Timeline, ...errors },
         },
       },
       async (req) => {
-        const node = ctx.nodes.mustGet(req.params.id);
-        const events = ctx.events.list(node.id, {
-          ...(req.query.after !== undefined ? { afterId: req.query.after } : {}),
-          ...(req.query.limit !== undefined ? { limit: req.query.limit } : {}),
-          ...(req.query.type ? { type: req.query.type } : {}),
+        const node = nodes.mustGet(req.params.id);
+        const { after, limit, type } = req.query;
+        const list = events.list(node.id, {
+          ...(after !== undefined ? { afterId: after } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+          ...(type ? { type } : {}),
         });
-        return {
-          node: node.name,
-          events: events.map((e) => ({
-            id: e.id,
-            ts: new Date(e.ts).toISOString(),
-            type: e.type,
-            source: e.source,
-            data: e.data,
-          })),
-        };
+        const iso = (ms: number) => new Date(ms).toISOString();
+        return { node: node.name, events: list.map((e) => ({ ...e, ts: iso(e.ts) })) };
       },
     );
   };

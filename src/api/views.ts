@@ -1,8 +1,10 @@
 // What the API shows of a node. The response schema is also a filter: fields not
 // listed here (the node's secret token) can never be serialised.
 import { Type, type Static } from '@sinclair/typebox';
-import { BmcSchema, NODE_STATES, LOCAL_BOOT } from '../inventory/schema.js';
-import type { Node } from '../inventory/store.js';
+import { BmcSchema, LOCAL_BOOT } from '../inventory/schema.js';
+import { NODE_STATES } from '../inventory/states.js';
+import { intentOf } from '../boot/decide.js';
+import type { Node, NodeStore } from '../inventory/store.js';
 import { Labels, StringEnum } from '../schema/common.js';
 
 const Iso = Type.String({ format: 'date-time' });
@@ -26,7 +28,15 @@ export const NodeView = Type.Object(
     stages: Type.Record(Type.String(), Iso),
     /** Seconds spent in each state entered in this run; the current state's runs up to now. */
     durations: Type.Record(Type.String(), Type.Number()),
+    /** Armed for a network install: on at creation and reimage, off once installed. */
     netboot: Type.Boolean(),
+    /** What the node gets when it network-boots now, and why (the boot decision's answer). */
+    boot: Type.Object({
+      intent: StringEnum(['install', 'local', 'ignore'] as const, {
+        description: 'install: the installer; local: its own disk; ignore: nothing to install (no profile, discovered)',
+      }),
+      reason: Type.String(),
+    }),
     createdAt: Iso,
     updatedAt: Iso,
   },
@@ -47,7 +57,15 @@ export function stageDurations(n: Pick<Node, 'stages' | 'state'>, now = Date.now
   return out;
 }
 
-export function nodeView(n: Node): NodeViewT {
+/** The view of each node, with what the boot decision gives it now. */
+export function nodeViews(nodes: Pick<NodeStore, 'profileOf'>): (n: Node) => NodeViewT {
+  return (n) => {
+    const intent = intentOf({ mac: n.macs[0] ?? '', node: n, profile: nodes.profileOf(n) });
+    return nodeView(n, { intent: intent.kind, reason: intent.reason });
+  };
+}
+
+function nodeView(n: Node, boot: NodeViewT['boot']): NodeViewT {
   return {
     name: n.name,
     macs: n.macs,
@@ -64,6 +82,7 @@ export function nodeView(n: Node): NodeViewT {
     stages: Object.fromEntries(Object.entries(n.stages).map(([k, v]) => [k, iso(v!)])),
     durations: stageDurations(n),
     netboot: n.netboot,
+    boot,
     createdAt: iso(n.createdAt),
     updatedAt: iso(n.updatedAt),
   };

@@ -6,13 +6,8 @@ import type { Config } from '../config.js';
 import type { Profile } from '../inventory/schema.js';
 import type { Node } from '../inventory/store.js';
 import { macHyphen } from '../mac.js';
-
-export interface ServerAddress {
-  /** Address nodes reach us at (config advertise, else the interface's). */
-  advertise: string;
-  httpPort: number;
-  tftpPort: number;
-}
+import type { FirmwareFamily } from './firmware.js';
+import { assetPath, assetUrl, baseUrl, callbackUrl, installerUrl, nodeScriptUrl, type Endpoint } from './urls.js';
 
 export interface RenderSecrets {
   /** The node's own token: the credential in its node-facing URLs. */
@@ -22,8 +17,6 @@ export interface RenderSecrets {
 }
 
 export const MASKED = { nodeToken: '[node-token]', joinToken: '[join-token]' } as const;
-
-export type FirmwareArch = 'bios' | 'uefi' | 'arm64';
 
 export interface TemplateContext {
   node: {
@@ -38,7 +31,7 @@ export interface TemplateContext {
   profile: (Profile & { initrd: string[] }) | null;
   vars: Record<string, string>;
   labels: Record<string, string>;
-  server: ServerAddress & { base: string };
+  server: Endpoint & { base: string };
   urls: {
     base: string;
     ipxeScript: string;
@@ -59,8 +52,8 @@ export interface TemplateContext {
     macHyphen: string;
     /** pxelinux/dracut form: 01-<mac with hyphens> */
     bootif: string;
-    arch: FirmwareArch;
-    /** true: install now; false: boot the local disk */
+    arch: FirmwareFamily;
+    /** true: install now; false: boot the local disk (the boot decision's answer) */
     install: boolean;
     localBoot: Profile['localBoot'];
     /** basenames iPXE gives the initrds (for initrd= on an EFI-stub cmdline) */
@@ -85,27 +78,22 @@ export interface TemplateContext {
 
 export interface ContextInput {
   config: Config;
-  server: ServerAddress;
+  server: Endpoint;
   node: Node;
   profile: Profile | null;
   /** The MAC this boot came from (one of node.macs). */
   mac: string;
-  arch: FirmwareArch;
+  arch: FirmwareFamily;
+  /** The boot decision: install now, or boot the local disk. */
+  install: boolean;
+  localBoot: Profile['localBoot'];
   secrets: RenderSecrets;
-}
-
-const isUrl = (s: string) => /^https?:\/\//i.test(s);
-
-/** Whether a node is to be installed right now (rather than sent to its disk). */
-export function installsNow(node: Node, profile: Profile | null): boolean {
-  return node.netboot && profile !== null && node.source !== 'discovered' && node.state !== 'failed';
 }
 
 export function templateContext(input: ContextInput): TemplateContext {
   const { config, server, node, profile, mac, arch, secrets } = input;
-  const base = `http://${server.advertise}:${server.httpPort}`;
-  const n = `${base}/n/${secrets.nodeToken}`;
-  const asset = (p: string) => (isUrl(p) ? p : `${base}/assets/${p.replace(/^\/+/, '')}`);
+  const base = baseUrl(server);
+  const file = (f: Parameters<typeof installerUrl>[2]) => installerUrl(base, secrets.nodeToken, f);
   const initrd = profile?.initrd ?? [];
   const labels = { ...(profile?.kubernetes?.labels ?? {}), ...node.labels };
   const k = config.kubernetes;
@@ -142,28 +130,28 @@ export function templateContext(input: ContextInput): TemplateContext {
     server: { ...server, base },
     urls: {
       base,
-      ipxeScript: `${base}/ipxe/${macHyphen(mac)}`,
-      seed: `${n}/`,
-      userData: `${n}/user-data`,
-      metaData: `${n}/meta-data`,
-      networkConfig: `${n}/network-config`,
-      kickstart: `${n}/kickstart`,
-      preseed: `${n}/preseed`,
-      callback: `${base}/api/v1/callback/${secrets.nodeToken}`,
-      kernel: profile ? asset(profile.kernel) : null,
-      initrds: initrd.map(asset),
+      ipxeScript: nodeScriptUrl(base, mac),
+      seed: file(''),
+      userData: file('user-data'),
+      metaData: file('meta-data'),
+      networkConfig: file('network-config'),
+      kickstart: file('kickstart'),
+      preseed: file('preseed'),
+      callback: callbackUrl(base, secrets.nodeToken),
+      kernel: profile ? assetUrl(base, profile.kernel) : null,
+      initrds: initrd.map((p) => assetUrl(base, p)),
     },
     tftp: {
-      kernel: profile ? (isUrl(profile.kernel) ? profile.kernel : profile.kernel.replace(/^\/+/, '')) : null,
-      initrds: initrd.map((p) => (isUrl(p) ? p : p.replace(/^\/+/, ''))),
+      kernel: profile ? assetPath(profile.kernel) : null,
+      initrds: initrd.map(assetPath),
     },
     boot: {
       mac,
       macHyphen: macHyphen(mac),
       bootif: `01-${macHyphen(mac)}`,
       arch,
-      install: installsNow(node, profile),
-      localBoot: node.localBoot ?? profile?.localBoot ?? 'exit',
+      install: input.install,
+      localBoot: input.localBoot,
       initrdNames: initrd.map((p) => p.split('/').pop()!.split('?')[0]!),
     },
     kubernetes: {

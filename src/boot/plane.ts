@@ -1,154 +1,149 @@
-// bootPlane: what a machine gets when it asks for its boot config or installer
-// file, by MAC (loaders) or by its token (installer). Shared by the HTTP routes,
-// the TFTP server's rendered files and the explain dry-run.
-import type { AppContext } from '../context.js';
-import type { Profile } from '../inventory/schema.js';
-import type { Node } from '../inventory/store.js';
-import { normalizeMac } from '../mac.js';
-import type { FirmwareArch, RenderSecrets, ServerAddress, TemplateContext } from './context.js';
-import { BootRenderer, type InstallerFile, type LoaderKind, type Rendered } from './render.js';
-import { TemplateStore } from './templates.js';
-import { ClientDirectory, fileRole } from './clients.js';
+// bootPlane: what a machine gets when it asks for a boot file, by MAC (loader
+// configs), by its token (installer files) or by its address (assets), and the
+// record of each file served. Every answer is the boot decision's (decide.ts),
+// rendered by the renderer; explain renders through the same methods with
+// masked secrets, so it shows exactly what the live paths serve.
+import type { InstalledBoot } from '../config.js';
+import type { NodeStore, Node } from '../inventory/store.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import type { FileRole } from '../lifecycle/machine.js';
+import type { ClientDirectory } from './clients.js';
+import type { RenderSecrets, TemplateContext } from './context.js';
+import { bootPlan, type BootPlan, type NodeSubject, type Subject } from './decide.js';
+import { familyOf, LOADER_CONFIG_FIRMWARE, NAMED_FIRMWARE, type Fingerprint } from './firmware.js';
+import type { InstallerFile } from './installers.js';
+import type { BootRenderer, LoaderKind, Rendered } from './render.js';
+import { baseUrl, tftpConfigName, type Endpoint } from './urls.js';
 
-/** Where a node is in its install: the installer files (and the join token) exist only while provisioning. */
-const PROVISIONING = new Set<Node['state']>(['registered', 'pxe', 'booting', 'installing']);
+/** A boot file's answer: rendered content, or why nothing is served. */
+export type BootAnswer = { ok: true; rendered: Rendered; reason: string } | { ok: false; reason: string };
 
-export type LoaderAnswer = ({ kind: 'config' } & Rendered) | { kind: 'not-found'; reason: string };
+export interface BootPlaneDeps {
+  nodes: NodeStore;
+  lifecycle: Pick<Lifecycle, 'observe'>;
+  clients: ClientDirectory;
+  renderer: BootRenderer;
+  endpoint: Endpoint;
+  installedBoot: InstalledBoot;
+  /** The kubeadm join token for a node being installed (static, or minted per node). */
+  joinTokenFor: (node: Node) => Promise<string | null>;
+}
 
-export interface BootPlaneOptions {
-  /** Where nodes reach us; read per request because the HTTP port is known only after listen. */
-  server: () => ServerAddress;
-  /** The kubeadm join token to render for a provisioning node (static, or minted per node). */
-  joinTokenFor?: (node: Node) => Promise<string | null>;
+/** A file that went out over TFTP or HTTP. `node` and `role` when the handler knows them. */
+export interface ServedFile {
+  via: 'tftp' | 'http';
+  file: string;
+  bytes: number;
+  durationMs: number;
+  client: string;
+  node?: Node | undefined;
+  role?: FileRole | undefined;
+  /** The path under assets/ the file came from, when it is not `file` itself (HTTP's /assets/<path>). */
+  asset?: string | undefined;
 }
 
 export class BootPlane {
-  readonly templates: TemplateStore;
-  readonly renderer: BootRenderer;
-  readonly clients: ClientDirectory;
-  private readonly joinTokenFor: (node: Node) => Promise<string | null>;
+  constructor(private readonly deps: BootPlaneDeps) {}
 
-  constructor(
-    private readonly ctx: AppContext,
-    opts: BootPlaneOptions,
-  ) {
-    this.templates = new TemplateStore(ctx.config.templates);
-    this.renderer = new BootRenderer(ctx.config, this.templates, opts.server);
-    this.clients = new ClientDirectory(ctx.db, ctx.nodes);
-    // ctx.joinTokens is built after the boot plane; it is read per render.
-    this.joinTokenFor = opts.joinTokenFor ?? ((node) => ctx.joinTokens.joinTokenFor(node));
+  /** The boot decision for `subject`, with the daemon's settings. */
+  plan(subject: Subject): BootPlan {
+    const { endpoint, installedBoot } = this.deps;
+    return bootPlan(subject, { base: baseUrl(endpoint), installedBoot });
+  }
+
+  /** The machine behind `node`. */
+  subjectOf(node: Node, mac = node.macs[0]!): NodeSubject {
+    return { mac, node, profile: this.deps.nodes.profileOf(node) };
+  }
+
+  /** The machine behind a MAC; an unknown MAC that asks for a boot file is recorded as discovered. */
+  machine(mac: string): NodeSubject {
+    return this.subjectOf(this.deps.nodes.findByMac(mac) ?? this.deps.nodes.recordDiscovered(mac), mac);
+  }
+
+  /** The generic script DHCP hands every iPXE client. */
+  entryScript(): Rendered {
+    return this.deps.renderer.entryScript();
+  }
+
+  /** The node's live secrets for loader configs: its token; never the join token. */
+  loaderSecrets(node: Node): RenderSecrets {
+    return { nodeToken: this.deps.nodes.tokenOf(node.id), joinToken: null };
+  }
+
+  /** The template context `subject` renders with on firmware `fw`. */
+  context(subject: NodeSubject, fw: Fingerprint, secrets: RenderSecrets): TemplateContext {
+    return this.deps.renderer.context(subject.node, subject.profile, subject.mac, familyOf(fw), secrets);
+  }
+
+  /** A loader's per-node config as `firmware` gets it. HTTP, TFTP and explain all come here. */
+  loaderConfig(subject: NodeSubject, kind: LoaderKind, fw: Fingerprint, s: RenderSecrets): BootAnswer {
+    const answer = this.plan(subject).loaderConfig();
+    if (!answer.serve) return { ok: false, reason: answer.reason };
+    const rendered = this.deps.renderer.loaderConfig(kind, this.context(subject, fw, s));
+    return { ok: true, rendered, reason: answer.reason };
+  }
+
+  /** An installer file for `subject`, rendered with `secrets`. The live route and explain both come here. */
+  installerFile(subject: NodeSubject, file: string, secrets: RenderSecrets): BootAnswer {
+    const answer = this.plan(subject).installerFile(file);
+    if (!answer.serve) return { ok: false, reason: answer.reason };
+    // Installer files do not depend on the firmware.
+    const ctx = this.context(subject, NAMED_FIRMWARE.bios, secrets);
+    const rendered = this.deps.renderer.installerFile(answer.file, ctx);
+    return rendered ? { ok: true, rendered, reason: answer.reason } : { ok: false, reason: `no template for ${file}` };
+  }
+
+  /** The installer file `file` for the node holding `token` (the node-facing route). */
+  async installerFileFor(token: string, file: InstallerFile): Promise<BootAnswer & { node: Node | null }> {
+    const node = this.deps.nodes.findByToken(token) ?? null;
+    if (!node) return { ok: false, reason: 'unknown token', node };
+    const subject = this.subjectOf(node);
+    const answer = this.plan(subject).installerFile(file);
+    if (!answer.serve) return { ok: false, reason: answer.reason, node };
+    const joinToken = await this.deps.joinTokenFor(node);
+    return { ...this.installerFile(subject, file, { nodeToken: token, joinToken }), node };
   }
 
   /**
-   * A file went out over TFTP or HTTP: put it on the node's timeline (the lifecycle
-   * decides whether it moves the node). `node` when the request named it (by MAC);
-   * otherwise the client address says who it was. Unattributed files are only counted.
+   * Files the TFTP server renders instead of reading assets/: pxelinux.cfg/01-<mac>,
+   * GRUB's grub.cfg-01-<mac>, and iPXE's autoexec.ipxe. Anything else (and a config
+   * the decision refuses): null, so the name falls through to assets/.
    */
-  fileServed(f: {
-    via: 'tftp' | 'http';
-    file: string;
-    bytes: number;
-    durationMs: number;
-    client: string;
-    node?: Node | undefined;
-  }): void {
-    const node = f.node ?? this.clients.nodeFor(f.client);
+  tftpFile(path: string, client: string): { content: Buffer; node?: Node; template: string } | null {
+    const name = tftpConfigName(path);
+    if (!name) return null;
+    if (name.mac === null) {
+      const entry = this.entryScript();
+      const node = this.deps.clients.nodeFor(client);
+      return { content: Buffer.from(entry.content), template: entry.template, ...(node ? { node } : {}) };
+    }
+    const subject = this.machine(name.mac);
+    const fw = LOADER_CONFIG_FIRMWARE[name.loader];
+    const answer = this.loaderConfig(subject, name.loader, fw, this.loaderSecrets(subject.node));
+    if (!answer.ok) return null;
+    const { content, template } = answer.rendered;
+    return { content: Buffer.from(content), template, node: subject.node };
+  }
+
+  /**
+   * A file went out: put it on the node's timeline (the lifecycle decides whether it
+   * moves the node). Without `node` the client address says who it was, and the
+   * boot decision says what the file is to that node. Unattributed files are not recorded.
+   */
+  served(f: ServedFile): void {
+    const node = f.node ?? this.deps.clients.nodeFor(f.client);
     if (!node) return;
-    if (f.node) this.clients.remember(f.client, node.id);
-    const profile = node.profile ? (this.ctx.nodes.getProfile(node.profile) ?? null) : null;
-    this.ctx.lifecycle.observe(node, {
+    const role = f.role ?? this.plan(this.subjectOf(node)).roleOf(f.asset ?? f.file);
+    const { via, file, bytes, client } = f;
+    this.deps.lifecycle.observe(node, {
       kind: 'file-served',
-      via: f.via,
-      role: fileRole(profile, f.file),
-      file: f.file,
-      bytes: f.bytes,
+      via,
+      role,
+      file,
+      bytes,
       durationMs: Math.round(f.durationMs),
-      client: f.client,
+      client,
     });
-  }
-
-  /** The node behind a MAC; an unknown MAC is recorded as discovered (never installed). */
-  nodeForMac(mac: string): { node: Node; profile: Profile | null } {
-    const node = this.ctx.nodes.findByMac(mac) ?? this.ctx.nodes.recordDiscovered(mac);
-    return { node, profile: node.profile ? (this.ctx.nodes.getProfile(node.profile) ?? null) : null };
-  }
-
-  /** Template context for loader configs: URLs carry the node token, the join token stays out. */
-  loaderContext(
-    node: Node,
-    profile: Profile | null,
-    mac: string,
-    arch: FirmwareArch,
-    secrets?: RenderSecrets,
-  ): TemplateContext {
-    return this.renderer.context(
-      node,
-      profile,
-      mac,
-      arch,
-      secrets ?? { nodeToken: this.ctx.nodes.tokenOf(node.id), joinToken: null },
-    );
-  }
-
-  /** A loader's per-node config. An installed node whose local-boot method is http-404 gets a 404. */
-  loaderConfig(kind: LoaderKind, rawMac: string, arch: FirmwareArch): LoaderAnswer & { node?: Node } {
-    const mac = normalizeMac(rawMac);
-    if (!mac) return { kind: 'not-found', reason: `"${rawMac}" is not a MAC address` };
-    const { node, profile } = this.nodeForMac(mac);
-    const ctx = this.loaderContext(node, profile, mac, arch);
-    if (!ctx.boot.install && ctx.boot.localBoot === 'http-404') {
-      return { kind: 'not-found', reason: `${node.name} boots from disk (localBoot http-404)`, node };
-    }
-    return { kind: 'config', ...this.renderer.loaderConfig(kind, ctx), node };
-  }
-
-  /** An installer file for the node holding `token`; null when the token, the file or the timing is wrong. */
-  async installerFile(
-    token: string,
-    file: InstallerFile,
-  ): Promise<{ node: Node; rendered: Rendered } | { node: Node | null; refused: string }> {
-    const node = this.ctx.nodes.findByToken(token);
-    if (!node) return { node: null, refused: 'unknown token' };
-    if (!node.netboot || !PROVISIONING.has(node.state))
-      return { node, refused: `${node.name} is ${node.state}, not provisioning` };
-    const profile = node.profile ? (this.ctx.nodes.getProfile(node.profile) ?? null) : null;
-    const joinToken = await this.joinTokenFor(node);
-    // Installer files do not depend on the firmware; the first MAC stands for the node.
-    const ctx = this.renderer.context(node, profile, node.macs[0]!, 'bios', { nodeToken: token, joinToken });
-    const rendered = this.renderer.installerFile(file, ctx);
-    return rendered ? { node, rendered } : { node, refused: `profile ${profile?.name ?? '(none)'} has no ${file}` };
-  }
-
-  /**
-   * Files the TFTP server renders instead of reading from assets/: pxelinux.cfg/01-<mac>,
-   * GRUB's grub.cfg-01-<mac>, and iPXE's autoexec.ipxe. Anything else: null (static file).
-   */
-  tftpFile(path: string): { content: Buffer; node?: Node; template: string } | null {
-    const name = path.replace(/^\/+/, '');
-    const pxelinux = /^pxelinux\.cfg\/(.+)$/.exec(name);
-    if (pxelinux) {
-      const per = /^01-([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})$/.exec(pxelinux[1]!);
-      // pxelinux also probes UUID and hex-IP names first and `default` last: those are not
-      // per-node, so they fall through to assets/ (an operator may supply a default there).
-      if (!per) return null;
-      return this.tftpLoaderConfig('pxelinux', per[1]!, 'bios');
-    }
-    const grub = /(?:^|\/)grub\.cfg-01-([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})$/.exec(name);
-    if (grub) return this.tftpLoaderConfig('grub', grub[1]!, 'uefi');
-    if (name === 'autoexec.ipxe') {
-      const r = this.renderer.entryScript();
-      return { content: Buffer.from(r.content), template: r.template };
-    }
-    return null;
-  }
-
-  private tftpLoaderConfig(kind: LoaderKind, mac: string, arch: FirmwareArch) {
-    const answer = this.loaderConfig(kind, mac, arch);
-    if (answer.kind !== 'config') return null;
-    return {
-      content: Buffer.from(answer.content),
-      template: answer.template,
-      ...(answer.node ? { node: answer.node } : {}),
-    };
   }
 }

@@ -1,41 +1,17 @@
-// bootRenderer: which template a node gets at each stage, rendered against its context.
+// bootRenderer: which template a machine gets at each stage, rendered against its
+// context. What to render (install or local boot, which installer file) is the boot
+// decision's (decide.ts); this only turns that answer into text.
 import type { Config } from '../config.js';
 import type { Profile } from '../inventory/schema.js';
 import type { Node } from '../inventory/store.js';
-import {
-  templateContext,
-  type FirmwareArch,
-  type RenderSecrets,
-  type ServerAddress,
-  type TemplateContext,
-} from './context.js';
+import { templateContext, type RenderSecrets, type TemplateContext } from './context.js';
+import { intentOf } from './decide.js';
+import type { FirmwareFamily } from './firmware.js';
+import { INSTALLERS, type InstallerFile } from './installers.js';
 import type { TemplateStore } from './templates.js';
+import { baseUrl, type Endpoint } from './urls.js';
 
 export type LoaderKind = Profile['loader'];
-export type InstallerFile = 'user-data' | 'meta-data' | 'network-config' | 'vendor-data' | 'kickstart' | 'preseed';
-
-/** Which installer files each installer answers, and the template suffix for each. */
-const INSTALLER_FILES: Record<Profile['installer'], Partial<Record<InstallerFile, string>>> = {
-  'cloud-init': {
-    'user-data': 'user-data',
-    'meta-data': 'meta-data',
-    'network-config': 'network-config',
-    'vendor-data': 'vendor-data',
-  },
-  kickstart: { kickstart: 'kickstart' },
-  preseed: { preseed: 'preseed' },
-  none: {},
-};
-
-const MAIN_FILE = new Set<InstallerFile>(['user-data', 'kickstart', 'preseed']);
-
-/** The built-in template family when a profile names none. */
-const DEFAULT_TEMPLATE: Record<Profile['installer'], string | null> = {
-  'cloud-init': 'ubuntu-autoinstall',
-  kickstart: 'rocky-kickstart',
-  preseed: 'debian-preseed',
-  none: null,
-};
 
 export interface Rendered {
   template: string;
@@ -46,27 +22,37 @@ export class BootRenderer {
   constructor(
     private readonly config: Config,
     private readonly templates: TemplateStore,
-    private readonly server: () => ServerAddress,
+    private readonly endpoint: Endpoint,
   ) {}
 
   context(
     node: Node,
     profile: Profile | null,
     mac: string,
-    arch: FirmwareArch,
+    arch: FirmwareFamily,
     secrets: RenderSecrets,
   ): TemplateContext {
-    const ctx = templateContext({ config: this.config, server: this.server(), node, profile, mac, arch, secrets });
-    if (profile?.cmdline)
+    const ctx = templateContext({
+      config: this.config,
+      server: this.endpoint,
+      node,
+      profile,
+      mac,
+      arch,
+      install: intentOf({ mac, node, profile }).kind === 'install',
+      localBoot: node.localBoot ?? profile?.localBoot ?? 'exit',
+      secrets,
+    });
+    if (profile?.cmdline) {
       ctx.cmdline = this.templates.renderString(`profile ${profile.name} cmdline`, profile.cmdline, ctx).trim();
+    }
     if (profile && profile.installer !== 'none') ctx.scripts.firstboot = this.templates.render('firstboot', ctx);
     return ctx;
   }
 
   /** The generic script DHCP hands every iPXE client: it chains to the node's own by MAC. */
   entryScript(): Rendered {
-    const server = this.server();
-    return this.render('boot.ipxe', { server: { ...server, base: `http://${server.advertise}:${server.httpPort}` } });
+    return this.render('boot.ipxe', { server: { ...this.endpoint, base: baseUrl(this.endpoint) } });
   }
 
   /** The loader's per-node config: iPXE script, pxelinux config or GRUB config. */
@@ -78,15 +64,15 @@ export class BootRenderer {
   installerFile(file: InstallerFile, ctx: TemplateContext): Rendered | null {
     const profile = ctx.profile;
     if (!profile) return null;
-    const suffix = INSTALLER_FILES[profile.installer][file];
-    const family = profile.template ?? DEFAULT_TEMPLATE[profile.installer];
-    if (!suffix || !family) return null;
+    const kind = INSTALLERS[profile.installer];
+    const family = profile.template ?? kind.family;
+    if (!kind.files.includes(file) || !family) return null;
     // Family-specific file first (ubuntu-autoinstall.meta-data), then the generic one (meta-data).
-    const specific = `${family}.${suffix}`;
+    const specific = `${family}.${file}`;
     if (this.templates.has(specific)) return this.render(specific, ctx);
-    if (this.templates.has(suffix)) return this.render(suffix, ctx);
+    if (this.templates.has(file)) return this.render(file, ctx);
     // The installer's main file must exist: rendering reports the missing template by name.
-    return MAIN_FILE.has(file) ? this.render(specific, ctx) : null;
+    return file === kind.main ? this.render(specific, ctx) : null;
   }
 
   private render(name: string, ctx: object): Rendered {

@@ -1,31 +1,31 @@
-// Node-facing HTTP: the iPXE entry script, each node's loader config by MAC, boot
-// assets (with Range), and installer files behind the node's own token.
-// No bearer tokens here: firmware cannot send them; the token in the path is the credential.
+// Node-facing HTTP: the iPXE entry script, each node's iPXE script by MAC, boot
+// assets (with Range), and installer files behind the node's own token. No bearer
+// tokens here (firmware cannot send them): the token in the path is the credential.
+// Each handler says what it served; one onResponse hook records it on the timeline.
 import { basename, dirname } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { resolveAsset } from '../assets.js';
-import type { AppContext } from '../context.js';
-import type { FirmwareArch } from './context.js';
-import type { BootPlane } from './plane.js';
 import type { Node } from '../inventory/store.js';
-import type { InstallerFile } from './render.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import type { FileRole } from '../lifecycle/machine.js';
+import { normalizeMac } from '../mac.js';
+import { ipxeFirmware } from './firmware.js';
+import { contentType, isInstallerFile } from './installers.js';
+import type { BootPlane } from './plane.js';
+import { ROUTES } from './urls.js';
 
-const INSTALLER_FILES = ['user-data', 'meta-data', 'network-config', 'vendor-data', 'kickstart', 'preseed'] as const;
 const TEXT = 'text/plain; charset=utf-8';
 
-/** iPXE's ${platform} and ${buildarch} → the firmware family templates care about. */
-export function firmwareArch(platform: string | undefined, arch: string | undefined): FirmwareArch {
-  if (arch === 'arm64') return 'arm64';
-  return platform === 'efi' ? 'uefi' : 'bios';
-}
+/** What a node-facing handler served, for the timeline. */
+type Served =
+  { kind: 'file'; node?: Node; role?: FileRole; asset?: string } | { kind: 'installer'; node: Node; file: string };
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The node a by-MAC boot request resolved to, for the response's timeline event. */
-    bootNode: Node | null;
+    served: Served | null;
   }
 }
 
@@ -34,42 +34,50 @@ function sentBytes(reply: FastifyReply): number {
   return Number(reply.getHeader('content-length') ?? 0);
 }
 
-export function bootRoutes(ctx: AppContext, plane: BootPlane): FastifyPluginAsyncTypebox {
-  // Every successful answer is an observation on the node's timeline.
-  const observe =
-    (node?: (req: FastifyRequest) => Node | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {
-      if (reply.statusCode >= 400) return;
-      plane.fileServed({
+export interface BootRouteDeps {
+  plane: BootPlane;
+  lifecycle: Pick<Lifecycle, 'observe'>;
+  assets: string;
+}
+
+export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.decorateRequest('served', null);
+    // sendFile only; every path is checked by resolveAsset (realpath containment) first.
+    await app.register(fastifyStatic, { root: assets, serve: false });
+
+    // Every successful answer is an observation on the node's timeline.
+    app.addHook('onResponse', async (req, reply) => {
+      const served = req.served;
+      if (!served || reply.statusCode >= 400) return;
+      if (served.kind === 'installer') {
+        lifecycle.observe(served.node, { kind: 'installer-config', file: served.file, client: req.ip });
+        return;
+      }
+      plane.served({
         via: 'http',
         file: req.url.split('?')[0]!.replace(/^\/+/, ''),
         bytes: sentBytes(reply),
         durationMs: reply.elapsedTime,
         client: req.ip,
-        node: node?.(req),
+        node: served.node,
+        role: served.role,
+        asset: served.asset,
       });
-    };
-  const nodeOfMacRoute = (req: FastifyRequest) => req.bootNode ?? undefined;
-
-  return async (app) => {
-    app.decorateRequest('bootNode', null);
-    // sendFile only; every path is checked by resolveAsset (realpath containment) first.
-    await app.register(fastifyStatic, { root: ctx.config.assets, serve: false });
+    });
 
     app.get(
-      '/boot.ipxe',
-      {
-        onResponse: observe(),
-        schema: { summary: 'iPXE entry script: chains to the node script by MAC', tags: ['boot'] },
-      },
-      async (_req, reply) => {
-        return reply.type(TEXT).send(plane.renderer.entryScript().content);
+      ROUTES.entryScript,
+      { schema: { summary: 'iPXE entry script: chains to the node script by MAC', tags: ['boot'] } },
+      async (req, reply) => {
+        req.served = { kind: 'file', role: 'boot-config' };
+        return reply.type(TEXT).send(plane.entryScript().content);
       },
     );
 
     app.get(
-      '/ipxe/:mac',
+      ROUTES.nodeScript,
       {
-        onResponse: observe(nodeOfMacRoute),
         schema: {
           summary: "The node's iPXE script (install, or local boot once installed)",
           tags: ['boot'],
@@ -78,17 +86,20 @@ export function bootRoutes(ctx: AppContext, plane: BootPlane): FastifyPluginAsyn
         },
       },
       async (req, reply) => {
-        const answer = plane.loaderConfig('ipxe', req.params.mac, firmwareArch(req.query.platform, req.query.arch));
-        req.bootNode = answer.node ?? null;
-        if (answer.kind !== 'config') return reply.code(404).type(TEXT).send(`${answer.reason}\n`);
-        return reply.type(TEXT).send(answer.content);
+        const mac = normalizeMac(req.params.mac);
+        if (!mac) return reply.code(404).type(TEXT).send(`"${req.params.mac}" is not a MAC address\n`);
+        const subject = plane.machine(mac);
+        req.served = { kind: 'file', node: subject.node, role: 'boot-config' };
+        const firmware = ipxeFirmware(req.query.platform, req.query.arch);
+        const answer = plane.loaderConfig(subject, 'ipxe', firmware, plane.loaderSecrets(subject.node));
+        if (!answer.ok) return reply.code(404).type(TEXT).send(`${answer.reason}\n`);
+        return reply.type(TEXT).send(answer.rendered.content);
       },
     );
 
     app.get(
-      '/assets/*',
+      ROUTES.assets,
       {
-        onResponse: observe(),
         schema: {
           summary: 'Boot assets (loaders, kernels, initrds); Range requests answered with 206',
           tags: ['boot'],
@@ -96,18 +107,18 @@ export function bootRoutes(ctx: AppContext, plane: BootPlane): FastifyPluginAsyn
         },
       },
       async (req, reply) => {
-        const found = await resolveAsset(ctx.config.assets, req.params['*']);
-        if (!found.ok)
-          return reply
-            .code(found.reason === 'not-found' || found.reason === 'not-a-file' ? 404 : 403)
-            .type(TEXT)
-            .send(`${found.reason}\n`);
+        const found = await resolveAsset(assets, req.params['*']);
+        if (!found.ok) {
+          const status = found.reason === 'not-found' || found.reason === 'not-a-file' ? 404 : 403;
+          return reply.code(status).type(TEXT).send(`${found.reason}\n`);
+        }
+        req.served = { kind: 'file', asset: req.params['*'] };
         return reply.sendFile(basename(found.path), dirname(found.path));
       },
     );
 
     app.get(
-      '/n/:token/:file',
+      ROUTES.installerFile,
       {
         schema: {
           summary: "A node's installer file (cloud-init NoCloud, kickstart, preseed), only while it provisions",
@@ -116,24 +127,17 @@ export function bootRoutes(ctx: AppContext, plane: BootPlane): FastifyPluginAsyn
         },
       },
       async (req, reply) => {
-        const file = req.params.file as InstallerFile;
+        const { token, file } = req.params;
         // One answer for every refusal: a wrong token and a wrong file look the same from outside.
         const refuse = () => reply.code(404).type(TEXT).send('not found\n');
-        if (!(INSTALLER_FILES as readonly string[]).includes(file)) return refuse();
-        const result = await plane.installerFile(req.params.token, file);
-        if ('refused' in result) {
-          req.log.info({ node: result.node?.name, file, reason: result.refused }, 'installer file refused');
+        if (!isInstallerFile(file)) return refuse();
+        const answer = await plane.installerFileFor(token, file);
+        if (!answer.ok) {
+          req.log.info({ node: answer.node?.name, file, reason: answer.reason }, 'installer file refused');
           return refuse();
         }
-        ctx.lifecycle.observe(result.node, { kind: 'installer-config', file, client: req.ip });
-        plane.clients.remember(req.ip, result.node.id);
-        return reply
-          .type(
-            file === 'user-data' || file === 'meta-data' || file === 'network-config' || file === 'vendor-data'
-              ? 'text/yaml; charset=utf-8'
-              : TEXT,
-          )
-          .send(result.rendered.content);
+        req.served = { kind: 'installer', node: answer.node!, file };
+        return reply.type(contentType(file)).send(answer.rendered.content);
       },
     );
   };

@@ -45,7 +45,7 @@ hbs.registerHelper('default', (v: unknown, fallback: unknown) =>
 );
 
 // {{callback "installed" "optional message"}}: one shell line that reports a stage to
-// rackjoin, retried (callbacks must survive the server restarting; pitfalls §4.16).
+// rackjoin, retried: a callback must survive the server restarting (docs/lifecycle.md).
 function callbackBody(args: unknown[]): string {
   const [stage, message] = args;
   return JSON.stringify(typeof message === 'string' ? { stage, message } : { stage });
@@ -55,12 +55,14 @@ function callbackUrl(options: Handlebars.HelperOptions): string {
 }
 hbs.registerHelper('callback', (...args: unknown[]) => {
   const options = args.pop() as Handlebars.HelperOptions;
-  return `curl -fsS --retry 10 --retry-delay 3 --retry-all-errors -H 'content-type: application/json' -d '${callbackBody(args)}' ${callbackUrl(options)}`;
+  const curl = "curl -fsS --retry 10 --retry-delay 3 --retry-all-errors -H 'content-type: application/json'";
+  return `${curl} -d '${callbackBody(args)}' ${callbackUrl(options)}`;
 });
 // The same for installers that only have busybox wget (debian-installer).
 hbs.registerHelper('wgetCallback', (...args: unknown[]) => {
   const options = args.pop() as Handlebars.HelperOptions;
-  return `wget -q -O /dev/null --header='Content-Type: application/json' --post-data='${callbackBody(args)}' ${callbackUrl(options)}`;
+  const wget = "wget -q -O /dev/null --header='Content-Type: application/json'";
+  return `${wget} --post-data='${callbackBody(args)}' ${callbackUrl(options)}`;
 });
 
 interface Compiled {

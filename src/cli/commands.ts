@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeViewT } from '../api/views.js';
+import type { Explanation } from '../explain.js';
 import { apiClient, ApiClientError } from './client.js';
 import { age, table } from './table.js';
 
@@ -51,7 +52,7 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
       `MACs:     ${node.macs.join(', ')}`,
       `IP:       ${node.ip ?? '-'}`,
       `Labels:   ${labels}`,
-      `Netboot:  ${node.netboot ? 'armed' : 'local disk'}`,
+      `Netboot:  ${netbootLine(node)}`,
       `Source:   ${node.source}${node.sourceFile ? ` (${node.sourceFile})` : ''}`,
       `Stages:   ${
         Object.entries(node.stages)
@@ -69,6 +70,15 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
       events.map((e) => [e.ts, e.source, e.type, summarize(e.data)]),
     ),
   );
+}
+
+/** What the node gets when it network-boots now: the boot decision's answer, and what to do about it. */
+function netbootLine(node: NodeViewT): string {
+  const { intent, reason } = node.boot;
+  if (intent === 'install') return `armed: installs (${reason})`;
+  if (intent === 'ignore') return `nothing to install (${reason})`;
+  const again = node.state === 'failed' ? `; \`rackjoin reimage ${node.name}\` to install again` : '';
+  return `local disk (${reason})${again}`;
 }
 
 /** A stage duration as 42s / 3m05s / 1h02m. */
@@ -113,30 +123,13 @@ export async function importDir(dir: string, print: Print): Promise<void> {
   }
 }
 
-interface ExplainView {
-  mac: string;
-  node: string | null;
-  state: string | null;
-  profile: string | null;
-  arch: string;
-  dhcpMode: string;
-  stages: {
-    stage: string;
-    summary: string;
-    reason: string;
-    file?: string;
-    url?: string;
-    template?: string;
-    content?: string;
-  }[];
-}
-
 export async function explainMac(id: string, opts: { arch?: string; json: boolean }, print: Print): Promise<void> {
   const q = opts.arch ? `?arch=${encodeURIComponent(opts.arch)}` : '';
-  const e = await apiClient().request<ExplainView>('GET', `/api/v1/nodes/${encodeURIComponent(id)}/explain${q}`);
+  const e = await apiClient().request<Explanation>('GET', `/api/v1/nodes/${encodeURIComponent(id)}/explain${q}`);
   if (opts.json) return print(JSON.stringify(e, null, 2));
   print(
-    `${e.mac}  node ${e.node ?? '(unknown)'}  state ${e.state ?? '-'}  profile ${e.profile ?? '-'}  firmware ${e.arch}  dhcp ${e.dhcpMode}`,
+    `${e.mac}  node ${e.node ?? '(unknown)'}  state ${e.state ?? '-'}  profile ${e.profile ?? '-'}  ` +
+      `firmware ${e.arch}  dhcp ${e.dhcpMode}`,
   );
   e.stages.forEach((s, i) => {
     print(`\n${i + 1}. ${s.stage}: ${s.summary}`);

@@ -1,21 +1,24 @@
-// What the mode handlers (proxy.ts, reservation.ts) get and give back. They
-// decide; the server sends, counts, writes events and commits leases.
+// What the mode handlers (proxy.ts, authoritative.ts) read and decide. They are
+// pure: they read the leases and the boot decision, and return the reply, the
+// lease change and what to record. The server applies the change, sends, and
+// reports the exchange; explain runs the same handlers on a made-up request and
+// applies nothing (modes.ts).
+import type { BootPlan } from '../boot/decide.js';
 import type { Node } from '../inventory/store.js';
-import type { Profile } from '../inventory/schema.js';
-import { decideBoot, type BootDecision, type BootSettings } from './bootDecision.js';
-import type { LeaseStore } from './leaseStore.js';
+import type { LeaseChange, LeaseView } from './leaseStore.js';
 import type { Network } from './network.js';
-import type { Boot, Reply, Request } from './reply.js';
+import type { Boot, Reply } from './reply.js';
 
 export interface HandlerContext {
   mode: 'proxy' | 'reservation' | 'pool';
   net: Network;
-  leases: LeaseStore;
+  leases: LeaseView;
+  /** The node (inventory or discovered) behind a MAC. */
   nodeByMac(mac: string): Node | undefined;
-  profile(name: string): Profile | undefined;
+  /** The boot decision for the machine behind `mac` (`node` as nodeByMac gave it). */
+  plan(mac: string, node: Node | undefined): BootPlan;
   /** True when an inventory node other than `nodeId` has `ip` reserved. */
   reservedByOther(ip: number, nodeId: number | null): boolean;
-  boot: BootSettings;
   offerHoldMs: number;
   declineSeconds: number;
 }
@@ -24,7 +27,7 @@ export interface Outcome {
   reply?: Reply;
   /** Why nothing was sent (a counter name); absent when a reply goes out or none is due (RELEASE). */
   drop?: string;
-  /** The inventory node, for its timeline. */
+  /** The node whose timeline records the exchange (an inventory or a discovered one). */
   node?: Node;
   /** An unknown MAC that tried to network-boot: record it as discovered. */
   discovered?: boolean;
@@ -32,10 +35,16 @@ export interface Outcome {
   boot?: Boot;
   /** Human-readable why, for the timeline. */
   reason?: string;
+  /** The lease change this exchange makes, applied by the server before the reply leaves. */
+  lease?: LeaseChange;
 }
 
-/** Boot decision for a request's node (none for clients that do not netboot). */
-export function bootFor(ctx: HandlerContext, req: Request, node: Node | undefined): BootDecision {
-  const profile = node?.profile ? ctx.profile(node.profile) : undefined;
-  return decideBoot(req.fp, node, profile, ctx.boot);
+/** An operator's node, as opposed to none or a discovered machine: only those get addresses reserved. */
+export function enrolled(node: Node | undefined): Node | undefined {
+  return node && node.source !== 'discovered' ? node : undefined;
+}
+
+/** The node field of an outcome, when there is a node. */
+export function on(node: Node | undefined): Pick<Outcome, 'node'> {
+  return node ? { node } : {};
 }

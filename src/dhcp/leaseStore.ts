@@ -11,7 +11,6 @@ import type { Statement } from 'better-sqlite3';
 import type { Db, Migration } from '../db.js';
 import { intToIp, ipToInt } from '../ip.js';
 
-/** Runs after the inventory migrations (its triggers watch nodes and node_macs). */
 export const leaseMigrations: Migration[] = [
   {
     id: 'dhcp-001-leases',
@@ -29,18 +28,17 @@ export const leaseMigrations: Migration[] = [
     `,
   },
   {
-    // A counter the inventory tables bump on every change, so the DHCP fast path
-    // can keep known MACs and reserved addresses in memory (inventoryView.ts).
-    id: 'dhcp-002-inventory-generation',
+    // dhcp-002 (no longer shipped) kept an inventory change counter with triggers on
+    // the inventory's tables; the inventory keeps its own now (inventory-002).
+    id: 'dhcp-003-drop-inventory-generation',
     up: `
-      CREATE TABLE dhcp_inventory_generation (n INTEGER NOT NULL);
-      INSERT INTO dhcp_inventory_generation (n) VALUES (0);
-      CREATE TRIGGER dhcp_gen_mac_ins AFTER INSERT ON node_macs BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
-      CREATE TRIGGER dhcp_gen_mac_del AFTER DELETE ON node_macs BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
-      CREATE TRIGGER dhcp_gen_mac_upd AFTER UPDATE ON node_macs BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
-      CREATE TRIGGER dhcp_gen_node_ip AFTER UPDATE OF ip ON nodes BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
-      CREATE TRIGGER dhcp_gen_node_ins AFTER INSERT ON nodes BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
-      CREATE TRIGGER dhcp_gen_node_del AFTER DELETE ON nodes BEGIN UPDATE dhcp_inventory_generation SET n = n + 1; END;
+      DROP TRIGGER IF EXISTS dhcp_gen_mac_ins;
+      DROP TRIGGER IF EXISTS dhcp_gen_mac_del;
+      DROP TRIGGER IF EXISTS dhcp_gen_mac_upd;
+      DROP TRIGGER IF EXISTS dhcp_gen_node_ip;
+      DROP TRIGGER IF EXISTS dhcp_gen_node_ins;
+      DROP TRIGGER IF EXISTS dhcp_gen_node_del;
+      DROP TABLE IF EXISTS dhcp_inventory_generation;
     `,
   },
 ];
@@ -55,15 +53,39 @@ export interface Lease {
   expires: number;
 }
 
-/** A lease as the API shows it. */
-export interface LeaseView extends Omit<Lease, 'ip'> {
+/** A lease as stored: the address dotted. */
+export interface LeaseRecord extends Omit<Lease, 'ip'> {
   ip: string;
 }
 
 export type Holder = { kind: 'lease' | 'offer' | 'declined'; mac: string };
 
+/** A change a DHCP handler decided on; the server applies it (a dry run does not). */
+export type LeaseChange =
+  | { kind: 'offer'; mac: string; ip: number; holdMs: number }
+  | { kind: 'withdraw'; mac: string }
+  | { kind: 'bind'; mac: string; ip: number; seconds: number; subnet: string; hostname: string | null }
+  | { kind: 'decline'; mac: string; ip: number; seconds: number; subnet: string }
+  | { kind: 'release'; mac: string; ip: number };
+
+/** What the handlers may read of the leases: nothing here changes them. */
+export type LeaseView = Pick<LeaseStore, 'leaseOf' | 'offerFor' | 'holder' | 'availableTo' | 'free' | 'holds'>;
+
+/** Committed leases (what survived the last commit), unexpired, by address. */
+export function committedLeases(db: Db, now = Date.now()): LeaseRecord[] {
+  return db
+    .prepare('SELECT ip, mac, state, subnet, hostname, starts, expires FROM dhcp_leases WHERE expires > ? ORDER BY ip')
+    .all(now) as LeaseRecord[];
+}
+
+/** Who holds a committed, bound lease on an address (for attributing TFTP and HTTP clients). */
+export function leaseHolderLookup(db: Db, now: () => number = Date.now): (ip: string) => string | undefined {
+  const byIp = db.prepare(`SELECT mac FROM dhcp_leases WHERE ip = ? AND state = 'bound' AND expires > ?`).pluck();
+  return (ip) => byIp.get(ip, now()) as string | undefined;
+}
+
 /** One queued change to dhcp_leases: a row to write, or an address to delete. */
-export type LeaseWrite = LeaseView | { ip: string; delete: true };
+export type LeaseWrite = LeaseRecord | { ip: string; delete: true };
 
 const statements = new WeakMap<Db, { upsert: Statement; remove: Statement; tx: (w: LeaseWrite[]) => void }>();
 
@@ -125,11 +147,17 @@ class RangePool {
     this.stack[this.top++] = ip;
   }
 
-  take(usable: (ip: number) => boolean): number | null {
+  /**
+   * The first usable address on top, left in place: reading it changes nothing a
+   * client could see (addresses popped on the way are held, and come back when freed).
+   * Once offered it is held too, and the next peek pops it.
+   */
+  peek(usable: (ip: number) => boolean): number | null {
     while (this.top > 0) {
-      const ip = this.stack[--this.top]!;
-      this.inStack[ip - this.start] = 0;
+      const ip = this.stack[this.top - 1]!;
       if (usable(ip)) return ip;
+      this.top--;
+      this.inStack[ip - this.start] = 0;
     }
     return null;
   }
@@ -156,7 +184,7 @@ export class LeaseStore {
   ) {
     const rows = db
       .prepare('SELECT ip, mac, state, subnet, hostname, starts, expires FROM dhcp_leases')
-      .all() as LeaseView[];
+      .all() as LeaseRecord[];
     for (const r of rows) this.remember({ ...r, ip: ipToInt(r.ip) });
   }
 
@@ -197,30 +225,50 @@ export class LeaseStore {
     return !h || (h.mac === mac && h.kind !== 'declined');
   }
 
-  list(): LeaseView[] {
-    const now = this.now();
-    return [...this.byIp.values()].filter((l) => l.expires > now).map((l) => ({ ...l, ip: intToIp(l.ip) }));
-  }
-
   // ---- changes (memory now, disk once drained and written) ------------------
 
   /**
    * A free address from the ranges within [lo, hi] (the client's subnet), or null
    * when they are exhausted. `reserved` says an address belongs to an inventory node.
+   * It stays free until an offer of it is applied.
    */
-  allocate(mac: string, lo: number, hi: number, reserved: (ip: number) => boolean): number | null {
+  free(mac: string, lo: number, hi: number, reserved: (ip: number) => boolean): number | null {
     const usable = (ip: number) => this.availableTo(ip, mac) && !reserved(ip);
     for (const pool of this.pools) {
       if (pool.end < lo || pool.start > hi) continue;
-      let ip = pool.take(usable);
+      let ip = pool.peek(usable);
       if (ip === null) {
         // Addresses dropped while held may be free again: one O(range) rebuild, then give up.
         pool.refill();
-        ip = pool.take(usable);
+        ip = pool.peek(usable);
       }
       if (ip !== null) return ip;
     }
     return null;
+  }
+
+  /** Apply what a handler decided. */
+  apply(change: LeaseChange): void {
+    switch (change.kind) {
+      case 'offer':
+        return this.offer(change.mac, change.ip, change.holdMs);
+      case 'withdraw':
+        return this.withdrawOffer(change.mac);
+      case 'bind':
+        this.bind(change.mac, change.ip, change.seconds, change.subnet, change.hostname);
+        return;
+      case 'decline':
+        return this.decline(change.mac, change.ip, change.seconds, change.subnet);
+      case 'release':
+        this.release(change.mac, change.ip);
+        return;
+    }
+  }
+
+  /** True when `mac` holds a bound lease on `ip` (what a RELEASE must show). */
+  holds(mac: string, ip: number): boolean {
+    const l = this.byIp.get(ip);
+    return l !== undefined && l.mac === mac && l.state === 'bound';
   }
 
   /** Hold `ip` for `mac` until the REQUEST (or until holdMs passes). */
@@ -254,9 +302,8 @@ export class LeaseStore {
 
   /** DHCPRELEASE: the client gives the address back. */
   release(mac: string, ip: number): boolean {
-    const l = this.byIp.get(ip);
-    if (!l || l.mac !== mac || l.state !== 'bound') return false;
-    this.forget(l);
+    if (!this.holds(mac, ip)) return false;
+    this.forget(this.byIp.get(ip)!);
     return true;
   }
 

@@ -12,12 +12,11 @@
 //    else by giaddr, and are answered whatever NIC they arrived on.
 //  - Broadcast replies leave through a socket bound to the interface's address, so
 //    the kernel routes 255.255.255.255 out of that NIC and not the default route's.
-import { networkInterfaces } from 'node:os';
 import type { Config } from '../config.js';
-import { OPT, parseSubOptions } from './options.js';
+import { advertisedAddress, localAddresses } from '../host.js';
 import { inCidr, ipToInt, parseCidr, type Cidr } from '../ip.js';
 import type { DhcpPacket } from './codec.js';
-import { native } from '../native.js';
+import { OPT, parseSubOptions } from './options.js';
 
 export interface Subnet {
   cidr: string;
@@ -44,19 +43,6 @@ export interface Network {
   serverIp: number;
   /** Every address a REQUEST's option 54 may name to mean us. */
   ours: Set<number>;
-}
-
-/**
- * IPv4 addresses of `iface` whether or not its link is up (a provisioning port may
- * come up after the daemon), or, without a name, of every running non-internal interface.
- */
-export function localAddresses(iface: string | undefined): number[] {
-  if (iface) return native.interfaceAddresses(iface)?.addresses ?? [];
-  const out: number[] = [];
-  for (const addrs of Object.values(networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) out.push(ipToInt(a.address));
-  }
-  return out;
 }
 
 export function buildNetwork(config: Config, addrs: number[] = localAddresses(config.interface)): Network {
@@ -90,7 +76,7 @@ export function buildNetwork(config: Config, addrs: number[] = localAddresses(co
     subnets,
     local,
     bindIp,
-    serverIp: advertise ?? bindIp ?? 0,
+    serverIp: advertisedAddress(config, addrs) ?? 0,
     ours: new Set([...addrs, ...(advertise !== null ? [advertise] : [])]),
   };
 }

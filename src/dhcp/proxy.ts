@@ -2,10 +2,10 @@
 // PXE clients' DISCOVERs on port 67 with boot information only (yiaddr 0,
 // option 60 "PXEClient", option 43 where the firmware takes it) and their
 // REQUESTs on port 4011 with the same as an ACK, unicast back to the sender.
+import { wantsNetboot } from '../boot/firmware.js';
 import { DHCP } from './codec.js';
-import { bootFor, type HandlerContext, type Outcome } from './handler.js';
+import { enrolled, on, type HandlerContext, type Outcome } from './handler.js';
 import { bootFields, destination, makeReply, type Request } from './reply.js';
-import { wantsNetboot } from './bootDecision.js';
 
 export function handleProxy(ctx: HandlerContext, req: Request): Outcome {
   // Port 67: DISCOVER only; the REQUEST that follows belongs to the address server.
@@ -16,8 +16,9 @@ export function handleProxy(ctx: HandlerContext, req: Request): Outcome {
   else return { drop: req.type === DHCP.REQUEST ? 'other-server' : 'proxy-ignored-type' };
   if (!wantsNetboot(req.fp)) return { drop: 'not-netboot' };
   const node = ctx.nodeByMac(req.mac);
-  if (!node) return { drop: 'unknown-mac', discovered: true, reason: 'unknown MAC' };
-  const boot = bootFor(ctx, req, node);
+  const plan = ctx.plan(req.mac, node);
+  if (!enrolled(node)) return { drop: 'unknown-mac', discovered: true, reason: plan.intent.reason, ...on(node) };
+  const boot = plan.dhcp(req.fp);
   if (!boot.boot) return { drop: 'no-boot', node, reason: boot.reason };
   const serverIp = ctx.net.serverIp;
   const packet = makeReply(req, replyType, {
@@ -26,10 +27,6 @@ export function handleProxy(ctx: HandlerContext, req: Request): Outcome {
     options: [],
     boot: bootFields(boot, serverIp, req.fp, true),
   });
-  return {
-    reply: { type: replyType, packet, to: destination(req, replyType), durable: false },
-    node,
-    boot,
-    reason: boot.reason,
-  };
+  const reply = { type: replyType, packet, to: destination(req, replyType), durable: false };
+  return { reply, node, boot, reason: boot.reason };
 }

@@ -1,6 +1,7 @@
 // Building replies and choosing where they go; shared by the proxy and lease handlers.
 import { DHCP, optU16, replyLength, type DhcpPacket, type DhcpReply } from './codec.js';
-import type { BootDecision, Fingerprint } from './bootDecision.js';
+import type { DhcpBoot } from '../boot/decide.js';
+import type { Fingerprint } from '../boot/firmware.js';
 import { intToIp } from '../ip.js';
 import type { Subnet } from './network.js';
 import { encodeSubOptions, ipBytes, OPT, u32Bytes, type OptionPair } from './options.js';
@@ -29,7 +30,7 @@ export interface Reply {
   durable: boolean;
 }
 
-export type Boot = Extract<BootDecision, { boot: true }>;
+export type Boot = Extract<DhcpBoot, { boot: true }>;
 
 const BROADCAST_FLAG = 0x8000;
 const TYPE_BYTES = Array.from({ length: 9 }, (_, i) => Buffer.from([i]));
@@ -91,7 +92,7 @@ export interface BootFields {
 }
 
 /**
- * siaddr, sname/66 and file/67 set together (pitfalls §4.6: iPXE reads siaddr,
+ * siaddr, sname/66 and file/67 set together (docs/firmware.md: iPXE reads siaddr,
  * GRUB option 66, old ROMs the file field). `proxy`: a ProxyDHCP answer, which
  * carries the PXE vendor options instead of an address.
  */
@@ -106,7 +107,7 @@ export function bootFields(boot: Boot, serverIp: number, fp: Fingerprint, proxy:
     options.push([OPT.vendorClass, Buffer.from(boot.vendorClass, 'latin1')]);
   }
   // UEFI PXE firmware ignores ProxyDHCP offers that bypass discovery; without 43 it
-  // asks port 4011 for the file instead (pixiecore's finding, pitfalls §4.7).
+  // asks port 4011 for the file instead (pixiecore's finding; docs/firmware.md).
   if (proxy && boot.vendorClass === 'PXEClient' && (fp.arch.firmware === 'bios' || fp.ipxe)) {
     options.push([OPT.vendorSpecific, PXE_NO_DISCOVERY]);
   }

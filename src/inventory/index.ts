@@ -1,6 +1,7 @@
 // The inventory as the daemon uses it: the directory on start, SIGHUP and
 // POST /inventory/reload; YAML documents from `rackjoin import`.
 import type { Db } from '../db.js';
+import type { EventLog } from '../events.js';
 import type { Logger } from '../log.js';
 import { readInventoryDir, type InventorySource } from './files.js';
 import { NodeStore } from './store.js';
@@ -10,17 +11,18 @@ export class Inventory {
   readonly nodes: NodeStore;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
+    events: Pick<EventLog, 'moveTimeline'>,
     private readonly dir: string,
     private readonly log: Logger,
   ) {
-    this.nodes = new NodeStore(db);
+    this.nodes = new NodeStore(db, events);
   }
 
   /** Re-read the inventory directory. Throws, with the database untouched, on any problem. */
   reload(): SyncSummary {
     try {
-      const summary = reloadFiles(this.db, this.nodes, readInventoryDir(this.dir));
+      const summary = reloadFiles(this.nodes, readInventoryDir(this.dir));
       this.log.info({ dir: this.dir, ...compact(summary) }, 'inventory loaded');
       return summary;
     } catch (err) {
@@ -30,7 +32,7 @@ export class Inventory {
   }
 
   import(sources: InventorySource[]): SyncSummary {
-    const summary = importInventory(this.db, this.nodes, sources);
+    const summary = importInventory(this.nodes, sources);
     this.log.info({ files: sources.map((s) => s.file), ...compact(summary) }, 'inventory imported');
     return summary;
   }

@@ -1,7 +1,10 @@
+// The inventory's tables. Ids never change once shipped (db.ts applies each once).
 import type { Migration } from '../db.js';
 
 export const inventoryMigrations: Migration[] = [
   {
+    // Shipped with the events table too; that table now comes from events.ts
+    // (events-001, IF NOT EXISTS), so databases made before the split keep theirs.
     id: '001-inventory',
     up: `
       CREATE TABLE profiles (
@@ -37,15 +40,27 @@ export const inventoryMigrations: Migration[] = [
         position INTEGER NOT NULL
       );
       CREATE INDEX node_macs_node ON node_macs(node_id);
-      CREATE TABLE events (
-        id      INTEGER PRIMARY KEY,
-        node_id INTEGER REFERENCES nodes(id) ON DELETE CASCADE,
-        ts      INTEGER NOT NULL,
-        type    TEXT NOT NULL,
-        source  TEXT NOT NULL,
-        data    TEXT NOT NULL DEFAULT '{}'
-      );
-      CREATE INDEX events_node ON events(node_id, id);
+    `,
+  },
+  {
+    // A counter bumped on every change to MACs and reserved addresses, so the DHCP
+    // fast path can keep them in memory (addressBook.ts) and rebuild only when it moved.
+    id: 'inventory-002-generation',
+    up: `
+      CREATE TABLE inventory_generation (n INTEGER NOT NULL);
+      INSERT INTO inventory_generation (n) VALUES (0);
+      CREATE TRIGGER inventory_gen_mac_ins AFTER INSERT ON node_macs
+        BEGIN UPDATE inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER inventory_gen_mac_del AFTER DELETE ON node_macs
+        BEGIN UPDATE inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER inventory_gen_mac_upd AFTER UPDATE ON node_macs
+        BEGIN UPDATE inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER inventory_gen_node_ip AFTER UPDATE OF ip ON nodes
+        BEGIN UPDATE inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER inventory_gen_node_ins AFTER INSERT ON nodes
+        BEGIN UPDATE inventory_generation SET n = n + 1; END;
+      CREATE TRIGGER inventory_gen_node_del AFTER DELETE ON nodes
+        BEGIN UPDATE inventory_generation SET n = n + 1; END;
     `,
   },
 ];

@@ -1,24 +1,11 @@
-// Inventory documents (SPEC §4): profiles say how to install, nodes say which
+// Inventory documents (docs/configuration.md): profiles say how to install, nodes say which
 // machines exist. The same schemas validate YAML files and API bodies.
 import { Type, type Static } from '@sinclair/typebox';
 import { Ipv4, Labels, Strict, StringEnum } from '../schema/common.js';
 
-export const NODE_STATES = [
-  'discovered',
-  'registered',
-  'pxe',
-  'booting',
-  'installing',
-  'installed',
-  'joining',
-  'joined',
-  'failed',
-] as const;
-export type NodeState = (typeof NODE_STATES)[number];
-
 export const LOADERS = ['ipxe', 'pxelinux', 'grub'] as const;
 export const INSTALLERS = ['cloud-init', 'kickstart', 'preseed', 'none'] as const;
-/** How an installed node is told to boot from its disk (pitfalls §4.12: firmware differ). */
+/** How an installed node is told to boot from its disk (docs/firmware.md: firmware differ). */
 export const LOCAL_BOOT = ['exit', 'sanboot', 'http-404'] as const;
 
 export const ProfileName = Type.String({

@@ -1,4 +1,5 @@
-// nodeStore: the one place that reads and writes nodes and profiles.
+// nodeStore: the one place with SQL on nodes, node_macs and profiles (state
+// changes excepted: progress.ts, which only the lifecycle uses).
 //
 // Ownership: a node or profile is owned by the inventory files ('file'), by the API
 // ('api', including `rackjoin import`), or was seen on the wire ('discovered').
@@ -8,8 +9,10 @@
 // their MAC: the timeline moves over, the placeholder goes.
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../db.js';
+import type { EventLog } from '../events.js';
 import { normalizeMac } from '../mac.js';
-import type { Bmc, NodePatch, NodeSpec, NodeState, Profile } from './schema.js';
+import type { Bmc, NodePatch, NodeSpec, Profile } from './schema.js';
+import type { NodeState } from './states.js';
 
 export type NodeSource = 'file' | 'api' | 'discovered';
 
@@ -36,6 +39,13 @@ export interface Node {
 
 export interface StoredProfile {
   profile: Profile;
+  source: 'file' | 'api';
+  sourceFile: string | null;
+}
+
+/** A profile row as stored: the spec still serialised, for change detection. */
+export interface ProfileRow {
+  spec: string;
   source: 'file' | 'api';
   sourceFile: string | null;
 }
@@ -77,7 +87,14 @@ interface NodeRow {
   macs: string | null;
 }
 
-const NODE_SELECT = `SELECT n.*, (SELECT group_concat(mac, ',') FROM (SELECT mac FROM node_macs m WHERE m.node_id = n.id ORDER BY position)) AS macs FROM nodes n`;
+const NODE_MACS = `(SELECT group_concat(mac, ',')
+  FROM (SELECT mac FROM node_macs m WHERE m.node_id = n.id ORDER BY position))`;
+const NODE_SELECT = `SELECT n.*, ${NODE_MACS} AS macs FROM nodes n`;
+
+/** The name a MAC gets when it is first seen PXE-booting. */
+export function discoveredName(mac: string): string {
+  return `discovered-${mac.replace(/:/g, '')}`;
+}
 
 export function newNodeToken(): string {
   return randomBytes(24).toString('base64url');
@@ -124,7 +141,16 @@ export function describeOwner(node: Pick<Node, 'name' | 'source' | 'sourceFile'>
 }
 
 export class NodeStore {
-  constructor(private readonly db: Db) {}
+  /** `timelines`: where a discovered placeholder's events move when a real node adopts its MAC. */
+  constructor(
+    private readonly db: Db,
+    private readonly timelines: Pick<EventLog, 'moveTimeline'>,
+  ) {}
+
+  /** Runs `fn` in one transaction (nested calls join the outer one). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
 
   // ---- reads -------------------------------------------------------------
 
@@ -208,6 +234,37 @@ export class NodeStore {
     return spec ? JSON.parse(spec) : undefined;
   }
 
+  /** The node's profile; null when it has none. */
+  profileOf(node: Pick<Node, 'profile'>): Profile | null {
+    return node.profile ? (this.getProfile(node.profile) ?? null) : null;
+  }
+
+  /** Bumped by triggers (inventory-002) on every change to MACs and reserved addresses. */
+  generation(): number {
+    return this.db.prepare('SELECT n FROM inventory_generation').pluck().get() as number;
+  }
+
+  /** Every MAC that belongs to a node. */
+  allMacs(): string[] {
+    return this.db.prepare('SELECT mac FROM node_macs').pluck().all() as string[];
+  }
+
+  /** Every reserved address with the node that holds it. */
+  reservations(): { id: number; ip: string }[] {
+    return this.db.prepare('SELECT id, ip FROM nodes WHERE ip IS NOT NULL').all() as { id: number; ip: string }[];
+  }
+
+  /** Node names by MAC, for the MACs given that belong to a node. */
+  namesByMac(macs: string[]): Map<string, string> {
+    const byMac = this.db.prepare('SELECT n.name FROM node_macs m JOIN nodes n ON n.id = m.node_id WHERE m.mac = ?');
+    const out = new Map<string, string>();
+    for (const mac of new Set(macs)) {
+      const name = byMac.pluck().get(mac) as string | undefined;
+      if (name) out.set(mac, name);
+    }
+    return out;
+  }
+
   // ---- writes through the API ---------------------------------------------
 
   create(spec: NodeSpec): Node {
@@ -237,10 +294,10 @@ export class NodeStore {
         ...optional('loaderFile', patch.loaderFile === undefined ? node.loaderFile : patch.loaderFile),
         ...optional('localBoot', patch.localBoot === undefined ? node.localBoot : patch.localBoot),
       };
-      // An operator giving a discovered machine a profile enrols it.
+      // An operator giving a discovered machine a profile enrols it; the lifecycle
+      // (Lifecycle.edit, the only caller) moves it to registered in the same transaction.
       const source: NodeSource = node.source === 'discovered' && spec.profile ? 'api' : node.source;
       this.updateNode(node.id, spec, source, null);
-      if (source !== node.source) this.setStateRow(node.id, 'registered');
       return this.byId(node.id)!;
     })();
   }
@@ -254,7 +311,7 @@ export class NodeStore {
           `${describeOwner(node)} is managed by its inventory file: remove it there and reload`,
         );
       }
-      this.db.prepare('DELETE FROM nodes WHERE id = ?').run(node.id);
+      this.removeNode(node.id);
       return node;
     })();
   }
@@ -264,39 +321,12 @@ export class NodeStore {
     const existing = this.findByMac(mac);
     if (existing) return existing;
     return this.db.transaction(() => {
-      const id = this.insertNode({ name: `discovered-${mac.replace(/:/g, '')}`, macs: [mac] }, 'discovered', null);
+      const id = this.insertNode({ name: discoveredName(mac), macs: [mac] }, 'discovered', null);
       return this.byId(id)!;
     })();
   }
 
-  /** Bare state write; the lifecycle module decides whether a transition is allowed. */
-  setStateRow(nodeId: number, state: NodeState, at = Date.now()): void {
-    const stages = JSON.parse(this.db.prepare('SELECT stages FROM nodes WHERE id = ?').pluck().get(nodeId) as string);
-    stages[state] = at;
-    this.db
-      .prepare('UPDATE nodes SET state = ?, state_since = ?, stages = ?, updated_at = ? WHERE id = ?')
-      .run(state, at, JSON.stringify(stages), at, nodeId);
-  }
-
-  /** netboot off once installed (PXE then gets "boot from disk"), on again at reimage. */
-  setNetboot(nodeId: number, on: boolean, at = Date.now()): void {
-    this.db.prepare('UPDATE nodes SET netboot = ?, updated_at = ? WHERE id = ?').run(on ? 1 : 0, at, nodeId);
-  }
-
-  /**
-   * Reimage: a fresh token (the last run's URLs and callbacks stop working), netboot
-   * armed, state registered, and the stage timestamps of the last run cleared so
-   * durations and timeouts describe this run only.
-   */
-  rearm(nodeId: number, at = Date.now()): void {
-    this.db
-      .prepare(
-        "UPDATE nodes SET state = 'registered', state_since = ?, stages = ?, netboot = 1, token = ?, updated_at = ? WHERE id = ?",
-      )
-      .run(at, JSON.stringify({ registered: at }), newNodeToken(), at, nodeId);
-  }
-
-  // ---- helpers shared with the inventory sync ---------------------------------
+  // ---- writes shared with the inventory sync ----------------------------------
 
   /** Insert a node, adopting discovered placeholders of its MACs; throws on conflicts. */
   insertNode(spec: NodeSpec, source: NodeSource, sourceFile: string | null): number {
@@ -306,7 +336,8 @@ export class NodeStore {
     const state: NodeState = source === 'discovered' ? 'discovered' : 'registered';
     const info = this.db
       .prepare(
-        `INSERT INTO nodes (name, profile, labels, bmc, loader_file, local_boot, source, source_file, state, state_since, stages, netboot, token, created_at, updated_at)
+        `INSERT INTO nodes (name, profile, labels, bmc, loader_file, local_boot, source, source_file,
+           state, state_since, stages, netboot, token, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
       )
       .run(
@@ -332,12 +363,46 @@ export class NodeStore {
     this.checkProfile(spec);
     this.db
       .prepare(
-        `UPDATE nodes SET profile = ?, labels = ?, bmc = ?, loader_file = ?, local_boot = ?, source = ?, source_file = ?, updated_at = ? WHERE id = ?`,
+        `UPDATE nodes SET profile = ?, labels = ?, bmc = ?, loader_file = ?, local_boot = ?, source = ?,
+           source_file = ?, updated_at = ? WHERE id = ?`,
       )
       .run(...specColumns(spec), source, sourceFile, Date.now(), id);
     this.claimIp(id, spec.name, spec.ip ?? null);
     this.db.prepare('DELETE FROM node_macs WHERE node_id = ?').run(id);
     this.claimMacs(id, spec.name, macs);
+  }
+
+  removeNode(id: number): void {
+    this.db.prepare('DELETE FROM nodes WHERE id = ?').run(id);
+  }
+
+  profileRow(name: string): ProfileRow | undefined {
+    const row = this.db.prepare('SELECT spec, source, source_file FROM profiles WHERE name = ?').get(name) as
+      { spec: string; source: 'file' | 'api'; source_file: string | null } | undefined;
+    return row && { spec: row.spec, source: row.source, sourceFile: row.source_file };
+  }
+
+  insertProfile(profile: Profile, source: 'file' | 'api', sourceFile: string | null, at = Date.now()): void {
+    this.db
+      .prepare(
+        'INSERT INTO profiles (name, spec, source, source_file, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(profile.name, JSON.stringify(profile), source, sourceFile, at, at);
+  }
+
+  updateProfile(profile: Profile, sourceFile: string | null, at = Date.now()): void {
+    this.db
+      .prepare('UPDATE profiles SET spec = ?, source_file = ?, updated_at = ? WHERE name = ?')
+      .run(JSON.stringify(profile), sourceFile, at, profile.name);
+  }
+
+  /** Names of the profiles the inventory files own. */
+  fileProfileNames(): string[] {
+    return this.db.prepare(`SELECT name FROM profiles WHERE source = 'file'`).pluck().all() as string[];
+  }
+
+  deleteProfile(name: string): void {
+    this.db.prepare('DELETE FROM profiles WHERE name = ?').run(name);
   }
 
   private checkProfile(spec: NodeSpec): void {
@@ -374,8 +439,8 @@ export class NodeStore {
 
   /** A discovered placeholder becomes part of a real node: its timeline moves, the row goes. */
   private adopt(placeholder: Node, into: number): void {
-    this.db.prepare('UPDATE events SET node_id = ? WHERE node_id = ?').run(into, placeholder.id);
-    this.db.prepare('DELETE FROM nodes WHERE id = ?').run(placeholder.id);
+    this.timelines.moveTimeline(placeholder.id, into);
+    this.removeNode(placeholder.id);
   }
 }
 

@@ -4,7 +4,6 @@
 //   are added, updated and removed to match; API and discovered records are kept.
 // importInventory: `rackjoin import` / POST /inventory/import: YAML brought in once,
 //   owned by the API from then on; nothing is removed.
-import type { Db } from '../db.js';
 import type { InventorySource } from './files.js';
 import type { NodeSpec, Profile } from './schema.js';
 import { describeOwner, InventoryError, normalizeMacs, type Node, type NodeSource, type NodeStore } from './store.js';
@@ -82,72 +81,67 @@ function fileOf(where: string): string {
 }
 
 /** Make the file-owned part of the database match `sources`. Throws (and changes nothing) on any problem. */
-export function reloadFiles(db: Db, store: NodeStore, sources: InventorySource[]): SyncSummary {
+export function reloadFiles(store: NodeStore, sources: InventorySource[]): SyncSummary {
   const merged = merge(sources);
   const summary = emptySummary();
-  db.transaction(() => {
-    upsertProfiles(db, merged.profiles, 'file', summary);
+  store.transaction(() => {
+    upsertProfiles(store, merged.profiles, 'file', summary);
     // Nodes first leave (so a MAC can move between file nodes), then the rest are written.
     const wanted = new Set(merged.nodes.map((n) => n.value.name));
     for (const node of store.list()) {
       if (node.source === 'file' && !wanted.has(node.name)) {
-        db.prepare('DELETE FROM nodes WHERE id = ?').run(node.id);
+        store.removeNode(node.id);
         summary.nodes.removed.push(node.name);
       }
     }
     upsertNodes(store, merged.nodes, 'file', summary);
-    const keep = new Set(merged.profiles.map((p) => p.value.name));
-    const stale = db.prepare(`SELECT name FROM profiles WHERE source = 'file'`).pluck().all() as string[];
-    for (const name of stale.filter((n) => !keep.has(n))) {
-      const users = store.list().filter((n) => n.profile === name);
-      if (users.length > 0) {
-        throw new InventoryError(
-          'conflict',
-          `profile ${name} is no longer in the inventory files but ${users.map((u) => describeOwner(u)).join(', ')} still use it`,
-        );
-      }
-      db.prepare('DELETE FROM profiles WHERE name = ?').run(name);
-      summary.profiles.removed.push(name);
-    }
-  })();
+    removeStaleProfiles(store, new Set(merged.profiles.map((p) => p.value.name)), summary);
+  });
   return summary;
+}
+
+/** File profiles no longer in the files go, unless a node still uses one (then nothing changes). */
+function removeStaleProfiles(store: NodeStore, keep: Set<string>, summary: SyncSummary): void {
+  for (const name of store.fileProfileNames().filter((n) => !keep.has(n))) {
+    const users = store.list().filter((n) => n.profile === name);
+    if (users.length > 0) {
+      const names = users.map((u) => describeOwner(u)).join(', ');
+      throw new InventoryError(
+        'conflict',
+        `profile ${name} is no longer in the inventory files but ${names} still use it`,
+      );
+    }
+    store.deleteProfile(name);
+    summary.profiles.removed.push(name);
+  }
 }
 
 /** Bring YAML documents in as API-owned records (create or update, never delete). */
-export function importInventory(db: Db, store: NodeStore, sources: InventorySource[]): SyncSummary {
+export function importInventory(store: NodeStore, sources: InventorySource[]): SyncSummary {
   const merged = merge(sources);
   const summary = emptySummary();
-  db.transaction(() => {
-    upsertProfiles(db, merged.profiles, 'api', summary);
+  store.transaction(() => {
+    upsertProfiles(store, merged.profiles, 'api', summary);
     upsertNodes(store, merged.nodes, 'api', summary);
-  })();
+  });
   return summary;
 }
 
-function upsertProfiles(db: Db, profiles: Located<Profile>[], source: 'file' | 'api', summary: SyncSummary): void {
-  const now = Date.now();
+function upsertProfiles(store: NodeStore, profiles: Located<Profile>[], source: 'file' | 'api', summary: SyncSummary) {
   for (const { value: p, where } of profiles) {
-    const existing = db.prepare('SELECT spec, source, source_file FROM profiles WHERE name = ?').get(p.name) as
-      { spec: string; source: string; source_file: string | null } | undefined;
+    const existing = store.profileRow(p.name);
     const file = source === 'file' ? fileOf(where) : null;
     if (!existing) {
-      db.prepare(
-        'INSERT INTO profiles (name, spec, source, source_file, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ).run(p.name, JSON.stringify(p), source, file, now, now);
+      store.insertProfile(p, source, file);
       summary.profiles.added.push(p.name);
       continue;
     }
     if (existing.source !== source) {
-      const owner = existing.source === 'file' ? `inventory file ${existing.source_file}` : 'the API (rackjoin import)';
+      const owner = existing.source === 'file' ? `inventory file ${existing.sourceFile}` : 'the API (rackjoin import)';
       throw new InventoryError('conflict', `profile ${p.name} (${where}) is already managed by ${owner}`);
     }
-    if (existing.spec !== JSON.stringify(p) || existing.source_file !== file) {
-      db.prepare('UPDATE profiles SET spec = ?, source_file = ?, updated_at = ? WHERE name = ?').run(
-        JSON.stringify(p),
-        file,
-        now,
-        p.name,
-      );
+    if (existing.spec !== JSON.stringify(p) || existing.sourceFile !== file) {
+      store.updateProfile(p, file);
       summary.profiles.updated.push(p.name);
     }
   }

@@ -1,4 +1,4 @@
-// The kubeadm join token an installer config gets (SPEC §5, pitfalls §4.15):
+// The kubeadm join token an installer config gets (docs/lifecycle.md):
 // with a kubeconfig, one bootstrap token per node, minted when its installer
 // config is first rendered, with TTL tokenTtlMinutes, revoked once the node has
 // joined or is reimaged; without one, the static kubernetes.joinToken. Either way
@@ -6,13 +6,10 @@
 // a daemon restart a node gets a new one, and the label on the Secrets lets
 // revocation find the old ones too.
 import type { Config } from '../config.js';
+import { installsNow, type NodeBootFacts } from '../inventory/states.js';
 import type { Node } from '../inventory/store.js';
-import type { NodeState } from '../inventory/schema.js';
 import type { Logger } from '../log.js';
 import type { KubeOps } from './client.js';
-
-/** States in which an installer config may carry a join token. */
-const PROVISIONING: ReadonlySet<NodeState> = new Set(['registered', 'pxe', 'booting', 'installing']);
 
 export class JoinTokens {
   private readonly minted = new Map<number, { token: string; expiresAt: number }>();
@@ -32,8 +29,8 @@ export class JoinTokens {
    * the config fetch, so the state is current. Throws when minting fails: an
    * installer config without a working token would only fail later, at join.
    */
-  async joinTokenFor(node: Pick<Node, 'id' | 'name' | 'state' | 'netboot'>): Promise<string | null> {
-    if (!node.netboot || !PROVISIONING.has(node.state)) return null;
+  async joinTokenFor(node: Pick<Node, 'id' | 'name'> & NodeBootFacts): Promise<string | null> {
+    if (!installsNow(node)) return null;
     if (!this.kube) return this.config.joinToken ?? null;
     const have = this.minted.get(node.id);
     // Reused while more than half its life is left, so a retried fetch gets the same token.

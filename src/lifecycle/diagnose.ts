@@ -2,7 +2,7 @@
 // node was seen doing, and what usually breaks right after it. Reads the node's
 // own timeline, so it works the same after a daemon restart.
 import type { NodeEvent } from '../events.js';
-import type { NodeState } from '../inventory/schema.js';
+import type { NodeState } from '../inventory/states.js';
 
 const clock = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)}Z`;
 const base = (file: string) => file.replace(/^.*[/\\]/, '') || file;
@@ -33,23 +33,41 @@ function seen(e: NodeEvent): Seen | null {
 function likelyCause(state: NodeState, last: Seen | null, lastFile: Seen | null): string {
   switch (state) {
     case 'pxe':
-      return 'never fetched its boot file: check that TFTP/HTTP on the advertised address is reachable (firewall, next-server) and that no other DHCP server answered instead';
+      return (
+        'never fetched its boot file: check that TFTP/HTTP on the advertised address is reachable ' +
+        '(firewall, next-server) and that no other DHCP server answered instead'
+      );
     case 'booting': {
       const role = lastFile?.event.data.role;
       if (role === 'loader')
-        return 'never fetched its script or boot config: check Secure Boot (unsigned loader refused) and the loader build; try loaderFile: snponly.efi for NIC hangs';
+        return (
+          'never fetched its script or boot config: check Secure Boot (unsigned loader refused) and the ' +
+          'loader build; try loaderFile: snponly.efi for NIC hangs'
+        );
       if (role === 'boot-config')
         return "never fetched the kernel: check the profile's kernel path and that the file exists under assets/";
       if (role === 'kernel')
         return 'never fetched the initrd: check the initrd path, and the loader running out of memory on large initrds';
-      return 'the installer never fetched its config: check the kernel command line (ip=dhcp, seed URL), and the console for a kernel panic or a missing NIC driver';
+      return (
+        'the installer never fetched its config: check the kernel command line (ip=dhcp, seed URL), ' +
+        'and the console for a kernel panic or a missing NIC driver'
+      );
     }
     case 'installing':
-      return 'never reported installed: check the installer console (disk layout, package mirror, and the late-command that calls back)';
+      return (
+        'never reported installed: check the installer console (disk layout, package mirror, ' +
+        'and the late-command that calls back)'
+      );
     case 'installed':
-      return 'the installed OS never called back: check that it boots from its disk (UEFI BootOrder, local boot method) and can reach the daemon';
+      return (
+        'the installed OS never called back: check that it boots from its disk (UEFI BootOrder, ' +
+        'local boot method) and can reach the daemon'
+      );
     case 'joining':
-      return 'kubeadm join never reported success: check the join token (tokenTtlMinutes), apiServerEndpoint reachability and caCertHashes';
+      return (
+        'kubeadm join never reported success: check the join token (tokenTtlMinutes), ' +
+        'apiServerEndpoint reachability and caCertHashes'
+      );
     default:
       return last ? 'no further progress' : 'nothing seen';
   }

@@ -2,7 +2,7 @@
 // observation, which state (if any) does the evidence move it to, and why not.
 // No I/O here; lifecycle.ts applies the decision, records it and tells subscribers.
 //
-// The rules, settled once (SPEC §5, pitfalls §4.17):
+// The rules, settled once (docs/lifecycle.md):
 // - The path is registered → pxe → booting → installing → installed → joining → joined.
 //   Evidence only ever moves a node forward. Evidence for the state the node is in
 //   is a repeat; evidence for an earlier state is stale (iPXE's own DHCP after the
@@ -15,18 +15,21 @@
 //   fetches are stale evidence by the rule above, so they never restart an install.
 //   Only a reimage does.
 // - `failed` is reachable from every provisioning state, by an installer's
-//   `failed` callback or by a stage timeout. A failed node stays failed against
-//   evidence at or before the stage it failed in (a reboot loop after an installer
-//   error must not look like progress), but evidence *past* that stage means the
-//   machine did get further (a slow install that finished after its timeout), and
-//   the node follows it: the state reflects the machine, not the watchdog.
+//   `failed` callback or by a stage timeout. A failed node is held: the boot
+//   decision sends it to its disk until a reimage, so its DHCP and boot-file
+//   fetches are a reboot being turned away, never progress. It stays failed
+//   against those and against evidence at or before the stage it failed in (a
+//   reboot loop after an installer error must not look like progress), but the
+//   installer's or the installed system's own word *past* that stage means the
+//   machine did get further (a slow install that finished after its timeout),
+//   and the node follows it: the state reflects the machine, not the watchdog.
 // - A Ready Node object counts only once the OS is installed (installed, joining):
 //   before that it is the previous life's Node, still in the cluster.
 // - `discovered` nodes (unknown MACs) never progress; an operator enrols them.
 // - Callbacks are idempotent: the same stage twice is a repeat.
 // - Reimage (any state but discovered → registered) is an operator action, not an
 //   observation; lifecycle.ts does it.
-import type { NodeState } from '../inventory/schema.js';
+import type { NodeState } from '../inventory/states.js';
 
 /** Where each state sits on the path; states off the path have none. */
 const RANK: Partial<Record<NodeState, number>> = {
@@ -45,18 +48,26 @@ export type CallbackStage = (typeof CALLBACK_STAGES)[number];
 export const FILE_ROLES = ['loader', 'boot-config', 'kernel', 'initrd', 'asset'] as const;
 export type FileRole = (typeof FILE_ROLES)[number];
 
+/**
+ * One DHCP exchange as the DHCP server recorded it once its outcome was known
+ * (reply sent, withheld, or request dropped): the timeline event it becomes.
+ */
+export interface DhcpExchange {
+  /** Event type: dhcp.offer, dhcp.ack, dhcp.proxy-offer, ... when a reply went out, else dhcp.<request>. */
+  type: string;
+  /** The mode that answered: proxy | reservation | pool. */
+  mode: string;
+  /** The boot file a reply that went out carried; null when no boot offer left. */
+  bootFile: string | null;
+  /** The client's address when we know it (leased, or its own), else its MAC. */
+  client: string;
+  /** What came in, what went out or why not: shown as the event's data. */
+  data: Record<string, unknown>;
+}
+
 /** Something a service saw a node do. `client` is the peer address (ip, or ip:port, or MAC). */
 export type Observation =
-  | {
-      kind: 'dhcp-offer';
-      /** dhcp mode that answered: proxy | reservation | pool */
-      mode: string;
-      bootFile: string | null;
-      client: string;
-      details?: Record<string, unknown>;
-      /** The DHCP server already wrote the exchange (options in/out) to the timeline: add only the transition. */
-      recorded?: boolean;
-    }
+  | { kind: 'dhcp'; exchange: DhcpExchange }
   | {
       kind: 'file-served';
       via: 'tftp' | 'http';
@@ -72,11 +83,11 @@ export type Observation =
   /** The apiserver reports the Node object (by hostname) Ready. */
   | { kind: 'node-ready'; kubeNode: string };
 
-/** The state an observation is evidence of. */
-export function evidenceOf(obs: Observation): NodeState {
+/** The state an observation is evidence of; null when it is no evidence (a DHCP exchange without a boot offer). */
+export function evidenceOf(obs: Observation): NodeState | null {
   switch (obs.kind) {
-    case 'dhcp-offer':
-      return 'pxe';
+    case 'dhcp':
+      return obs.exchange.bootFile === null ? null : 'pxe';
     case 'file-served':
       return 'booting';
     case 'installer-config':
@@ -116,6 +127,7 @@ export function failedStage(node: MachineNode): NodeState | null {
 export function decide(node: MachineNode, obs: Observation): Decision {
   const to = evidenceOf(obs);
   const from = node.state;
+  if (to === null) return { move: false, outcome: 'ignored', note: 'no evidence of progress' };
   if (from === 'discovered')
     return { move: false, outcome: 'ignored', note: 'discovered node: enrol it (give it a profile) first' };
 
@@ -141,6 +153,9 @@ export function decide(node: MachineNode, obs: Observation): Decision {
   if (from === 'failed') {
     const stuck = failedStage(node);
     const stuckRank = stuck ? RANK[stuck]! : -1;
+    if (to === 'pxe' || to === 'booting') {
+      return { move: false, outcome: 'stale', note: `failed in ${stuck}: held, sent to its disk (reimage to retry)` };
+    }
     if (RANK[to]! <= stuckRank) {
       return {
         move: false,
@@ -162,8 +177,8 @@ export function decide(node: MachineNode, obs: Observation): Decision {
 /** One phrase for what was seen, for transition reasons. */
 export function describe(obs: Observation): string {
   switch (obs.kind) {
-    case 'dhcp-offer':
-      return `boot offer sent (${obs.mode}${obs.bootFile ? `, ${obs.bootFile}` : ''})`;
+    case 'dhcp':
+      return `boot offer sent (${obs.exchange.mode}${obs.exchange.bootFile ? `, ${obs.exchange.bootFile}` : ''})`;
     case 'file-served':
       return `${obs.role} ${obs.file} served over ${obs.via}`;
     case 'installer-config':

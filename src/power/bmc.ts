@@ -1,5 +1,5 @@
-// Power-cycling a node through its BMC, so a reimage needs no hands (pitfalls
-// §4.17: a node that is already on never PXE-boots by itself). IPMI goes through
+// Power-cycling a node through its BMC, so a reimage needs no hands (a node that
+// is already on never PXE-boots by itself; docs/firmware.md). IPMI goes through
 // ipmitool, Redfish through its ComputerSystem.Reset action. The password comes
 // from the environment variable the inventory names, never from argv or the
 // database, and every failure ends in one sentence naming the BMC and the cause.

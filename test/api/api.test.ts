@@ -1,6 +1,6 @@
 // The operator API in-process (fastify inject): auth, validation, ownership, reload, import, docs.
 import t from 'tap';
-import { maskUrl } from '../../src/api/app.js';
+import { maskSecrets } from '../../src/boot/urls.js';
 import { EXAMPLE_PROFILE, TOKENS } from '../helpers/daemon.js';
 import { inProcessApp } from '../helpers/inproc.js';
 
@@ -226,5 +226,5 @@ t.test('secrets never reach the logs', async (t) => {
   t.notMatch(logs(), TOKENS.admin);
   t.notMatch(logs(), 'sekrit-node-token-123');
   t.match(logs(), '/api/v1/callback/[token]/x');
-  t.equal(maskUrl('/n/abc/user-data?x=1'), '/n/[token]/user-data?x=1');
+  t.equal(maskSecrets('/n/abc/user-data?x=1'), '/n/[token]/user-data?x=1');
 });

@@ -62,11 +62,11 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
       headers: res.headers,
     };
   };
-  /** What the lifecycle does on `installed` / on reimage, done directly. */
-  const setInstalled = (name: string, installed: boolean) => {
+  /** The installer's `installed` callback, or a reimage, through the lifecycle. */
+  const setInstalled = async (name: string, installed: boolean) => {
     const n = ctx.nodes.get(name)!;
-    ctx.nodes.setNetboot(n.id, !installed);
-    ctx.nodes.setStateRow(n.id, installed ? 'installed' : 'registered');
+    if (installed) ctx.lifecycle.observe(n, { kind: 'callback', stage: 'installed', client: 'test' });
+    else await ctx.lifecycle.reimage(n);
   };
   return { ...p, get, token: p.tokenOf, kernel, setInstalled };
 }
@@ -135,7 +135,7 @@ t.test('installer files: only with the right token, only while provisioning', as
   }
   t.equal((await get(`/n/${token('worker-02')}/kickstart`)).status, 200);
 
-  setInstalled('worker-01', true);
+  await setInstalled('worker-01', true);
   t.equal((await get(`/n/${tok}/user-data`)).status, 404, 'no installer config (or join token) once installed');
   t.notMatch(logs(), JOIN, 'join token never logged');
   t.notMatch(logs(), tok, 'node token never logged');
@@ -143,15 +143,30 @@ t.test('installer files: only with the right token, only while provisioning', as
 
 t.test('installed nodes boot from disk until reimaged', async (t) => {
   const { get, setInstalled } = await setup(t);
-  setInstalled('worker-01', true);
+  await setInstalled('worker-01', true);
   const local = await get('/ipxe/52:54:00:00:00:01');
   t.match(local.body, /^exit 1$/m);
   t.notMatch(local.body, /kernel/);
-  setInstalled('worker-02', true);
+  await setInstalled('worker-02', true);
   const http404 = await get('/ipxe/52-54-00-00-00-02');
   t.equal(http404.status, 404, 'localBoot http-404 answers 404 so the firmware moves on');
-  setInstalled('worker-01', false);
+  await setInstalled('worker-01', false);
   t.match((await get('/ipxe/52:54:00:00:00:01')).body, /^kernel /m, 'armed again after reimage');
+});
+
+t.test('a failed node is held: what the API shows is what it is served', async (t) => {
+  const { get, ctx, token, call } = await setup(t);
+  const tok = token('worker-01');
+  ctx.lifecycle.observe(ctx.nodes.get('worker-01')!, { kind: 'callback', stage: 'failed', client: 'test' });
+  const view = await call('GET', '/api/v1/nodes/worker-01', { token: TOKENS.read });
+  t.match(view.body, { state: 'failed', boot: { intent: 'local', reason: /failed: held until a reimage/ } });
+  t.match((await get('/ipxe/52-54-00-00-00-01')).body, /^exit 1$/m, 'its script boots the disk');
+  t.equal((await get(`/n/${tok}/user-data`)).status, 404, 'no installer config');
+  const fetches = ctx.events.list(ctx.nodes.get('worker-01')!.id, { type: 'http.sent' });
+  t.match(fetches.at(-1)!.data, { outcome: 'stale', note: /held/ }, 'the reboot is no progress');
+  t.equal(ctx.nodes.get('worker-01')!.state, 'failed');
+  const armed = await call('GET', '/api/v1/nodes/worker-02', { token: TOKENS.read });
+  t.match(armed.body, { state: 'registered', boot: { intent: 'install' } });
 });
 
 t.test('assets: Range gives 206 with the right bytes; escapes refused', async (t) => {
@@ -213,12 +228,19 @@ t.test('a broken template is an error naming it, never half a config', async (t)
 
 t.test('TFTP-rendered files: pxelinux per MAC, GRUB per MAC, autoexec.ipxe', async (t) => {
   const { ctx } = await setup(t);
-  const px = ctx.boot.tftpFile('pxelinux.cfg/01-52-54-00-00-00-02');
+  const px = ctx.plane.tftpFile('pxelinux.cfg/01-52-54-00-00-00-02', '198.18.0.50');
   t.match(px?.content.toString(), /KERNEL rocky\/vmlinuz/);
   t.equal(px?.node?.name, 'worker-02');
-  t.equal(ctx.boot.tftpFile('pxelinux.cfg/default'), null, 'non per-node names fall through to assets/');
-  t.equal(ctx.boot.tftpFile('pxelinux.cfg/C612000A'), null);
-  t.match(ctx.boot.tftpFile('/grub/grub.cfg-01-52-54-00-00-00-02')?.content.toString(), /linux \/rocky\/vmlinuz/);
-  t.match(ctx.boot.tftpFile('autoexec.ipxe')?.content.toString(), /^#!ipxe/);
-  t.equal(ctx.boot.tftpFile('undionly.kpxe'), null);
+  t.equal(
+    ctx.plane.tftpFile('pxelinux.cfg/default', '198.18.0.50'),
+    null,
+    'non per-node names fall through to assets/',
+  );
+  t.equal(ctx.plane.tftpFile('pxelinux.cfg/C612000A', '198.18.0.50'), null);
+  t.match(
+    ctx.plane.tftpFile('/grub/grub.cfg-01-52-54-00-00-00-02', '198.18.0.50')?.content.toString(),
+    /linux \/rocky\/vmlinuz/,
+  );
+  t.match(ctx.plane.tftpFile('autoexec.ipxe', '198.18.0.50')?.content.toString(), /^#!ipxe/);
+  t.equal(ctx.plane.tftpFile('undionly.kpxe', '198.18.0.50'), null);
 });

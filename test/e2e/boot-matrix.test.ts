@@ -47,7 +47,10 @@ if (why && !process.env.CI) {
     );
   });
 
-  /** Everything one boot must show: the installer ran, the API says joined, the timeline has each stage, kubeadm got the config's arguments. */
+  /**
+   * Everything one boot must show: the installer ran, the API says joined, the timeline has each stage,
+   * kubeadm got the config's arguments.
+   */
   async function assertJoined(t: Test, m: Machine, r: VmResult, afterEventId: number, label: string): Promise<void> {
     const ok = r.done && !r.failure && !r.timedOut;
     t.ok(ok, `${m.name}: the installer ran to the end`, ok ? {} : { vm: describeVm(r) });

@@ -1,5 +1,5 @@
 // DHCP requests for tests: the option bytes the firmware in the QEMU lab really
-// sent (shared/notes/firmware-and-qemu-lab.md, appendix), framed in a BOOTREQUEST.
+// sent (captured with tcpdump on the lab bridge; docs/firmware.md), framed in a BOOTREQUEST.
 
 /** Captured option payloads, code -> hex, in the order each client sent them. */
 export const CAPTURED: Record<string, [number, string][]> = {

@@ -3,9 +3,9 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildConfig } from '../../src/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
+import { buildParts, type Parts } from '../../src/parts.js';
 import { closeDatabase } from '../../src/db.js';
-import { buildApp } from '../../src/api/app.js';
+import { createServer, registerRoutes } from '../../src/api/app.js';
 import { createLogger } from '../../src/log.js';
 import { TOKENS, workspace, type Workspace } from './daemon.js';
 
@@ -23,7 +23,10 @@ export interface InjectResult {
 
 export interface InProcess {
   ws: Workspace;
-  ctx: AppContext;
+  /** The daemon's parts, as serve builds them. */
+  ctx: Parts;
+  /** Every route the app registered, as fastify saw it. */
+  routes: { method: string; url: string }[];
   app: FastifyInstance;
   call(
     method: string,
@@ -64,9 +67,14 @@ export async function inProcessApp(
   const logStream = new PassThrough();
   let logText = '';
   logStream.on('data', (d) => (logText += d));
-  const ctx = createContext(cfg, createLogger({ level: 'debug', destination: logStream }));
+  const ctx = buildParts(cfg, createLogger({ level: 'debug', destination: logStream }));
   ctx.inventory.reload();
-  const app = await buildApp(ctx);
+  const app = createServer(ctx.log);
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
+  await registerRoutes(app, ctx);
   t.teardown(async () => {
     await app.close();
     closeDatabase(ctx.db);
@@ -74,6 +82,7 @@ export async function inProcessApp(
   return {
     ws,
     ctx,
+    routes,
     app,
     async call(method, url, opts = {}) {
       const res = await app.inject({

@@ -44,10 +44,10 @@ function renderPxelinux(mac: string, req: TftpRequestInfo): Buffer {
   );
 }
 
-async function resolve(req: TftpRequestInfo): Promise<TftpFile | null> {
+async function resolve(req: TftpRequestInfo): Promise<TftpFile<string> | null> {
   const m = /^pxelinux\.cfg\/01-([0-9a-f-]{17})$/i.exec(req.path);
   const mac = m ? normalizeMac(m[1]!) : null;
-  if (mac && macs.has(mac)) return { data: renderPxelinux(mac, req), node: `node-${macHyphen(mac)}` };
+  if (mac && macs.has(mac)) return { data: renderPxelinux(mac, req), tag: `node-${macHyphen(mac)}` };
   const asset = await resolveAsset(root, req.path);
   return asset.ok ? { path: asset.path } : null;
 }

@@ -159,7 +159,7 @@ t.test(
     logs.on('data', (d) => (logText += d));
     const daemon = await startDaemon(config, createLogger({ level: 'debug', destination: logs }));
     t.teardown(() => daemon.close());
-    const { ctx } = daemon;
+    const { parts: ctx } = daemon;
     const base = `http://127.0.0.1:${daemon.httpPort}`;
     const node = () => ctx.nodes.get('worker-01')!;
     const types = () => ctx.events.list(node().id).map((e) => e.type);

@@ -168,7 +168,7 @@ if (why && !process.env.CI) {
       t.match(r.stdout, /BOOTIF=01-52-54-00-12-34-56/);
       t.match(r.stdout, new RegExp(`requested by ${lab.clientIp.replace(/\./g, '\\.')}`));
       t.match(await server.recordAfter(mark, 'pxelinux.cfg/01-52-54-00-12-34-56'), {
-        node: 'node-52-54-00-12-34-56',
+        tag: 'node-52-54-00-12-34-56',
         status: 'ok',
       });
       const other = await lab.exec(lab.client, [
@@ -407,7 +407,7 @@ interface Fixture {
   /** How many transfer records have arrived so far: a mark for recordAfter. */
   mark(): number;
   /** The last record for `path` after `mark`, waiting briefly: it is printed just after the client's last ACK. */
-  recordAfter(mark: number, path: string): Promise<TransferRecord | undefined>;
+  recordAfter(mark: number, path: string): Promise<TransferRecord<string> | undefined>;
   stats(): Promise<TftpStats>;
 }
 
@@ -426,13 +426,13 @@ async function startFixture(t: { teardown(fn: () => unknown): void }, lab: Lab, 
     '--log-level',
     'warn',
   ]);
-  const records: TransferRecord[] = [];
+  const records: TransferRecord<string>[] = [];
   const statsWaiters: ((s: TftpStats) => void)[] = [];
   let ready: (() => void) | null = null;
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    const msg = JSON.parse(line) as { ready?: unknown; transfer?: TransferRecord; stats?: TftpStats };
+    const msg = JSON.parse(line) as { ready?: unknown; transfer?: TransferRecord<string>; stats?: TftpStats };
     if (msg.ready) ready?.();
     if (msg.transfer) records.push(msg.transfer);
     if (msg.stats) statsWaiters.shift()?.(msg.stats);

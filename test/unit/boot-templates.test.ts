@@ -22,7 +22,7 @@ const config = buildConfig(
   { isRoot: false },
   '/srv',
 );
-const server = () => ({ advertise: '198.18.0.1', httpPort: 8080, tftpPort: 69 });
+const server = { advertise: '198.18.0.1', httpPort: 8080, tftpPort: 69 };
 
 function node(over: Partial<Node> = {}): Node {
   return {

@@ -1,8 +1,12 @@
 import t from 'tap';
-import { ARCHES, archOf } from '../../src/dhcp/arch.js';
-import { decideBoot, fingerprint, type BootSettings, type Fingerprint } from '../../src/dhcp/bootDecision.js';
+import { bootPlan, type DhcpBoot } from '../../src/boot/decide.js';
+import { ARCHES, archOf, type Fingerprint } from '../../src/boot/firmware.js';
+import { baseUrl } from '../../src/boot/urls.js';
+import type { InstalledBoot } from '../../src/config.js';
 import { DHCP, parse } from '../../src/dhcp/codec.js';
+import { fingerprintOf } from '../../src/dhcp/fingerprint.js';
 import type { Profile } from '../../src/inventory/schema.js';
+import type { Node } from '../../src/inventory/store.js';
 import { buildRequest, CAPTURED, hexOpt } from '../helpers/dhcp.js';
 
 t.test('option 93: the IANA map with its traps', async (t) => {
@@ -25,15 +29,27 @@ t.test('option 93: the IANA map with its traps', async (t) => {
   t.match(archOf(200), { name: 'unknown (200)', files: {} });
 });
 
-const settings: BootSettings = { serverIp: '198.18.0.1', httpPort: 8080, installedBoot: 'ipxe-script' };
+interface Settings {
+  serverIp: string;
+  httpPort: number;
+  installedBoot: InstalledBoot;
+}
+const settings: Settings = { serverIp: '198.18.0.1', httpPort: 8080, installedBoot: 'ipxe-script' };
 // Only `loader` matters to the boot decision.
-const profile = (loader: Profile['loader']) => ({ name: 'p', loader }) as Profile;
-const node = { loaderFile: null, netboot: true, profile: 'p' };
+const profile = (loader: Profile['loader']) => ({ name: 'p', loader, localBoot: 'exit' }) as Profile;
+const node = { name: 'w1', source: 'file', state: 'registered', loaderFile: null, netboot: true, profile: 'p' } as Node;
+
+/** What the boot decision has DHCP tell firmware `fp` about `n`. */
+function decideBoot(fp: Fingerprint, n: Node | undefined, p: Profile | undefined, s: Settings): DhcpBoot {
+  const subject = { mac: '52:54:00:00:00:01', node: n ?? null, profile: p ?? null };
+  const base = baseUrl({ advertise: s.serverIp, httpPort: s.httpPort });
+  return bootPlan(subject, { base, installedBoot: s.installedBoot }).dhcp(fp);
+}
 
 function fp(options: [number, string][]): Fingerprint {
   const r = parse(buildRequest({ type: DHCP.DISCOVER, options }));
   if (!r.ok) throw new Error(r.error);
-  return fingerprint(r.packet);
+  return fingerprintOf(r.packet);
 }
 
 const bios = fp(
@@ -122,4 +138,19 @@ t.test('installed nodes boot from disk', async (t) => {
     boot: true,
     bootFile: 'ipxe.efi',
   });
+});
+
+t.test('a failed node is held like an installed one until a reimage', async (t) => {
+  const failed = { ...node, state: 'failed' } as Node;
+  t.match(decideBoot(uefi, failed, profile('ipxe'), settings), {
+    boot: false,
+    reason: /^failed: held until a reimage/,
+  });
+  t.match(decideBoot(ipxeBios, failed, profile('ipxe'), settings), {
+    boot: true,
+    bootFile: 'http://198.18.0.1:8080/boot.ipxe',
+    reason: /boots the local disk/,
+  });
+  const discovered = { ...node, source: 'discovered', profile: null } as Node;
+  t.match(decideBoot(bios, discovered, undefined, settings), { boot: false, reason: /discovered machine/ });
 });

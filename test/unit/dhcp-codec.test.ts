@@ -1,7 +1,7 @@
 import t from 'tap';
 import { DHCP, encode, messageType, optIp, parse, type DhcpPacket } from '../../src/dhcp/codec.js';
 import { describeOptions, encodeSubOptions, ipBytes, parseSubOptions, userClasses } from '../../src/dhcp/options.js';
-import { fingerprint } from '../../src/dhcp/bootDecision.js';
+import { fingerprintOf } from '../../src/dhcp/fingerprint.js';
 import { buildRequest, CAPTURED, hexOpt } from '../helpers/dhcp.js';
 
 function mustParse(buf: Buffer): DhcpPacket {
@@ -15,7 +15,7 @@ t.test('captured BIOS iPXE ROM DISCOVER', async (t) => {
   t.equal(messageType(p), DHCP.DISCOVER);
   t.equal(p.options.get(57)!.readUInt16BE(0), 1472);
   t.equal(p.options.get(97)!.length, 17);
-  const fp = fingerprint(p);
+  const fp = fingerprintOf(p);
   t.match(fp, { archCode: 0, pxe: true, ipxe: true, http: false, vendorClass: 'PXEClient:Arch:00000:UNDI:002001' });
   t.equal(fp.arch.name, 'x86 BIOS');
   const subs = parseSubOptions(p.options.get(175)!)!;
@@ -33,7 +33,7 @@ t.test('captured BIOS iPXE ROM DISCOVER', async (t) => {
 
 t.test('captured EDK2 (native UEFI PXE) DISCOVER', async (t) => {
   const p = mustParse(buildRequest({ type: DHCP.DISCOVER, mac: '52:54:00:0e:00:02', options: CAPTURED.edk2 }));
-  const fp = fingerprint(p);
+  const fp = fingerprintOf(p);
   t.match(fp, { archCode: 7, pxe: true, ipxe: false });
   t.equal(fp.arch.files.ipxe, 'ipxe.efi');
   t.equal(p.options.get(55)!.length, 35);
@@ -41,15 +41,15 @@ t.test('captured EDK2 (native UEFI PXE) DISCOVER', async (t) => {
 });
 
 t.test('captured UEFI iPXE ROM and udhcpc', async (t) => {
-  const u = fingerprint(mustParse(buildRequest({ type: DHCP.DISCOVER, options: CAPTURED.uefiIpxeRom })));
+  const u = fingerprintOf(mustParse(buildRequest({ type: DHCP.DISCOVER, options: CAPTURED.uefiIpxeRom })));
   t.match(u, { archCode: 7, pxe: true, ipxe: true });
-  const b = fingerprint(mustParse(buildRequest({ type: DHCP.DISCOVER, options: CAPTURED.udhcpc })));
+  const b = fingerprintOf(mustParse(buildRequest({ type: DHCP.DISCOVER, options: CAPTURED.udhcpc })));
   t.match(b, { archCode: null, pxe: false, ipxe: false, http: false, vendorClass: 'udhcp 1.35.0' });
 });
 
 t.test('arch from option 60 when 93 is missing', async (t) => {
   const p = mustParse(buildRequest({ type: DHCP.DISCOVER, options: [hexOpt(60, 'PXEClient:Arch:00011:UNDI:003016')] }));
-  t.equal(fingerprint(p).archCode, 11);
+  t.equal(fingerprintOf(p).archCode, 11);
 });
 
 t.test('malformed datagrams are named errors, not exceptions', async (t) => {
@@ -177,7 +177,7 @@ t.test('parse never throws: random bytes and truncations of real packets', async
     if (r.ok) {
       parsed++;
       describeOptions(r.packet.options);
-      fingerprint(r.packet);
+      fingerprintOf(r.packet);
     }
   }
   t.ok(parsed > 0, `${parsed} of the inputs parsed`);

@@ -7,15 +7,15 @@ import { join } from 'node:path';
 import { buildConfig } from '../../src/config.js';
 import { inventoryMigrations } from '../../src/inventory/migrations.js';
 import { closeDatabase, openDatabase } from '../../src/db.js';
-import { fingerprint } from '../../src/dhcp/bootDecision.js';
+import { bootPlan } from '../../src/boot/decide.js';
+import { fingerprintOf } from '../../src/dhcp/fingerprint.js';
 import { DHCP, encode, parse, type DhcpPacket } from '../../src/dhcp/codec.js';
 import type { HandlerContext, Outcome } from '../../src/dhcp/handler.js';
 import { intToIp, ipToInt } from '../../src/ip.js';
 import { LeaseStore, leaseMigrations } from '../../src/dhcp/leaseStore.js';
 import { buildNetwork } from '../../src/dhcp/network.js';
-import { handleProxy } from '../../src/dhcp/proxy.js';
 import type { Request } from '../../src/dhcp/reply.js';
-import { handleLease } from '../../src/dhcp/reservation.js';
+import { handle } from '../../src/dhcp/modes.js';
 import type { Profile } from '../../src/inventory/schema.js';
 import type { Node } from '../../src/inventory/store.js';
 import { macFromBytes } from '../../src/mac.js';
@@ -64,16 +64,19 @@ function world(t: { teardown(fn: () => unknown): void }, mode: HandlerContext['m
     profile: 'p',
     loaderFile: null,
     netboot: true,
+    source: 'file',
+    state: 'registered',
     ...nodeOver,
   } as Node;
+  const profile = { name: 'p', loader: 'ipxe', localBoot: 'exit' } as Profile;
+  const settings = { base: `http://${SERVER}:8080`, installedBoot: 'ipxe-script' } as const;
   const ctx: HandlerContext = {
     mode,
     net,
     leases,
     nodeByMac: (mac) => (mac === KNOWN ? node : undefined),
-    profile: () => ({ name: 'p', loader: 'ipxe' }) as Profile,
+    plan: (mac, n) => bootPlan({ mac, node: n ?? null, profile: n ? profile : null }, settings),
     reservedByOther: (ip, id) => intToIp(ip) === node.ip && id !== node.id,
-    boot: { serverIp: SERVER, httpPort: 8080, installedBoot: 'ipxe-script' },
     offerHoldMs: 30_000,
     declineSeconds: 3600,
   };
@@ -88,11 +91,12 @@ function world(t: { teardown(fn: () => unknown): void }, mode: HandlerContext['m
       packet: r.packet,
       type: spec.type,
       mac: macFromBytes(r.packet.chaddr),
-      fp: fingerprint(r.packet),
+      fp: fingerprintOf(r.packet),
       from,
       proxyPort,
     };
-    const out = (mode === 'proxy' ? handleProxy : handleLease)(ctx, req);
+    const out = handle(ctx, req);
+    if (out.lease) leases.apply(out.lease); // what the server does with the handler's decision
     if (!out.reply) return out;
     const back = parse(encode(out.reply.packet));
     if (!back.ok) throw new Error(back.error);

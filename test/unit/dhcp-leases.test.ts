@@ -40,21 +40,21 @@ const none = () => false;
 const LO = ip('198.18.0.0');
 const HI = ip('198.18.0.255');
 
-t.test('allocation runs upwards and skips what is held', async (t) => {
+t.test('free addresses run upwards and skip what is held', async (t) => {
   const { store } = setup(t);
   const s = store();
-  const a = s.allocate(A, LO, HI, none)!;
+  const a = s.free(A, LO, HI, none)!;
   t.equal(a, ip('198.18.0.10'));
   s.offer(A, a, 30_000);
-  const b = s.allocate(B, LO, HI, none)!;
+  const b = s.free(B, LO, HI, none)!;
   t.equal(b, ip('198.18.0.11'), 'an offered address is held');
   s.offer(B, b, 30_000);
   t.equal(
-    s.allocate('aa:00:00:00:00:03', LO, HI, (x) => x === ip('198.18.0.12')),
+    s.free('aa:00:00:00:00:03', LO, HI, (x) => x === ip('198.18.0.12')),
     null,
     'a reserved address is never pooled; range exhausted',
   );
-  t.equal(s.allocate(B, ip('198.19.0.0'), ip('198.19.0.255'), none), null, 'ranges outside the subnet are not used');
+  t.equal(s.free(B, ip('198.19.0.0'), ip('198.19.0.255'), none), null, 'ranges outside the subnet are not used');
 });
 
 t.test('offers expire and free their address', async (t) => {
@@ -65,14 +65,14 @@ t.test('offers expire and free their address', async (t) => {
     [B, 11],
     ['aa:00:00:00:00:03', 12],
   ] as const) {
-    const got = s.allocate(mac, LO, HI, none)!;
+    const got = s.free(mac, LO, HI, none)!;
     t.equal(got, ip(`198.18.0.${n}`));
     s.offer(mac, got, 30_000);
   }
-  t.equal(s.allocate('aa:00:00:00:00:04', LO, HI, none), null, 'exhausted');
+  t.equal(s.free('aa:00:00:00:00:04', LO, HI, none), null, 'exhausted');
   clock.now += 31_000;
   t.equal(s.holder(ip('198.18.0.10')), undefined, 'offer expired');
-  t.ok(s.allocate('aa:00:00:00:00:04', LO, HI, none), 'addresses come back after the hold');
+  t.ok(s.free('aa:00:00:00:00:04', LO, HI, none), 'addresses come back after the hold');
 });
 
 t.test('a lease is on disk once committed and survives a restart', async (t) => {
@@ -93,7 +93,7 @@ t.test('a lease is on disk once committed and survives a restart', async (t) => 
   const again = store();
   t.equal(again.leaseOf(A)?.ip, ip('198.18.0.10'), 'reloaded');
   t.same(again.holder(ip('198.18.0.10')), { kind: 'lease', mac: A });
-  t.equal(again.allocate(B, LO, HI, none), ip('198.18.0.11'), 'the leased address is not handed to another client');
+  t.equal(again.free(B, LO, HI, none), ip('198.18.0.11'), 'the leased address is not handed to another client');
 });
 
 t.test('expiry, release and decline', async (t) => {
@@ -118,7 +118,7 @@ t.test('expiry, release and decline', async (t) => {
   s.decline(A, ip('198.18.0.11'), 3600, '198.18.0.0/24');
   t.same(s.holder(ip('198.18.0.11')), { kind: 'declined', mac: A });
   t.notOk(s.availableTo(ip('198.18.0.11'), A), 'quarantined even for the decliner');
-  const got = new Set([s.allocate(B, LO, HI, none), s.allocate('aa:00:00:00:00:09', LO, HI, none)]);
+  const got = new Set([s.free(B, LO, HI, none), s.free('aa:00:00:00:00:09', LO, HI, none)]);
   t.notOk(got.has(ip('198.18.0.11')));
   writeLeases(db, s.drain());
   t.equal(
@@ -132,12 +132,13 @@ t.test('expiry, release and decline', async (t) => {
 });
 
 t.test('a client moving to another address frees the old one', async (t) => {
-  const { store } = setup(t);
+  const { store, db } = setup(t);
   const s = store();
   s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', null);
   s.bind(A, ip('198.18.0.12'), 600, '198.18.0.0/24', null);
   t.equal(s.holder(ip('198.18.0.10')), undefined);
-  t.equal(s.list().length, 1);
+  writeLeases(db, s.drain());
+  t.same(db.prepare('SELECT ip, mac FROM dhcp_leases').all(), [{ ip: '198.18.0.12', mac: A }], 'one lease left');
 });
 
 t.test('a failed commit is queued again, unless a newer change superseded it', async (t) => {

@@ -1,6 +1,7 @@
 // The server's plumbing on loopback, no namespaces: ProxyDHCP answers on the
 // 4011 socket go back to the sender, so high ports on 127.0.0.1 are enough to
-// see counters, timeline events, the boot-offer callback and clean shutdown.
+// see counters, the exchanges recorded (written by the lifecycle, each before
+// the transition it causes) and clean shutdown.
 import t from 'tap';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,14 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config.js';
 import { closeDatabase, openDatabase } from '../../src/db.js';
+import { bootPlan } from '../../src/boot/decide.js';
 import { DHCP, parse } from '../../src/dhcp/codec.js';
-import { leaseMigrations } from '../../src/dhcp/leaseStore.js';
-import { startDhcpServer, type BootOfferDetails } from '../../src/dhcp/server.js';
+import type { ExchangeRecord } from '../../src/dhcp/exchange.js';
+import { startDhcpServer } from '../../src/dhcp/server.js';
+import { createDhcp } from '../../src/dhcp/service.js';
 import { EventLog } from '../../src/events.js';
 import { Inventory } from '../../src/inventory/index.js';
-import { inventoryMigrations } from '../../src/inventory/migrations.js';
-import type { Node } from '../../src/inventory/store.js';
+import { Lifecycle } from '../../src/lifecycle/lifecycle.js';
 import { createLogger } from '../../src/log.js';
+import { MIGRATIONS } from '../../src/parts.js';
 import { buildRequest, CAPTURED } from '../helpers/dhcp.js';
 
 const MAC = '52:54:00:0e:00:02';
@@ -32,10 +35,12 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
     }),
   );
   const log = createLogger({ level: 'silent' });
-  const db = openDatabase(join(dir, 'data'), [...inventoryMigrations, ...leaseMigrations]);
-  const inventory = new Inventory(db, join(dir, 'inv'), log);
-  inventory.reload();
+  const db = openDatabase(join(dir, 'data'), MIGRATIONS);
   const events = new EventLog(db);
+  const inventory = new Inventory(db, events, join(dir, 'inv'), log);
+  inventory.reload();
+  const timeouts = { pxe: 600, install: 3600, join: 900 };
+  const lifecycle = new Lifecycle({ db, nodes: inventory.nodes, events, timeouts, log });
   const port = 20000 + (process.pid % 20000);
   const config = buildConfig(
     { advertise: '127.0.0.1', dhcp: { mode: 'proxy', port, proxyPort: port + 1 } },
@@ -43,16 +48,19 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
     { isRoot: true },
     dir,
   );
-  const offers: [Node, BootOfferDetails][] = [];
+  const settings = { base: 'http://127.0.0.1:8080', installedBoot: config.dhcp.installedBoot };
+  const plan = (s: Parameters<typeof bootPlan>[0]) => bootPlan(s, settings);
+  const dhcp = createDhcp({ config, db, nodes: inventory.nodes, plan, log, addresses: [0x7f000001] });
+  const recorded: ExchangeRecord[] = [];
   const server = await startDhcpServer({
     config,
-    db,
-    nodes: inventory.nodes,
-    events,
+    dhcp,
+    dbFile: db.name,
     log,
-    httpPort: 8080,
-    addresses: [0x7f000001],
-    onBootOffer: (node, details) => offers.push([node, details]),
+    record: (records) => {
+      recorded.push(...records);
+      lifecycle.observeAll(records.map((r) => ({ node: r, obs: { kind: 'dhcp', exchange: r.exchange } })));
+    },
   });
 
   const client = createSocket('udp4');
@@ -78,19 +86,28 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
     sent: { ack: 1 },
     dropped: { short: 1, 'unknown-mac': 1, 'not-netboot': 1 },
   });
+  const offers = recorded.filter((r) => r.exchange.bootFile !== null);
   t.equal(offers.length, 1);
-  t.match(offers[0], [
-    { name: 'w1' },
-    { reply: 'ACK', proxy: true, bootFile: 'ipxe.efi', transport: 'tftp', arch: 'x64 UEFI', ipxe: false, yiaddr: null },
-  ]);
+  t.match(offers[0], {
+    mac: MAC,
+    exchange: {
+      mode: 'proxy',
+      bootFile: 'ipxe.efi',
+      data: { sent: { type: 'ACK', yiaddr: '0.0.0.0', sname: '127.0.0.1' }, arch: { name: 'x64 UEFI' } },
+    },
+  });
+  t.notOk('77 user-class' in (offers[0]!.exchange.data.in as object), 'not iPXE');
   const w1 = inventory.nodes.get('w1')!;
-  t.match(events.list(w1.id), [
+  const timeline = events.list(w1.id);
+  t.match(timeline, [
     {
       type: 'dhcp.proxy-ack',
       source: 'dhcp',
       data: { received: 'REQUEST', port: port + 1, sent: { file: 'ipxe.efi' } },
     },
+    { type: 'state', data: { from: 'registered', to: 'pxe', cause: timeline[0]!.id } },
   ]);
+  t.equal(timeline.length, 2, 'one event for the exchange, one for the transition it caused, in that order');
   const discovered = inventory.nodes.findByMac('02:00:00:00:00:99');
   t.equal(discovered?.state, 'discovered', 'unknown PXE client recorded');
   t.match(events.list(discovered!.id), [
@@ -105,14 +122,10 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
 
 t.test('mode off starts nothing', async (t) => {
   const config = buildConfig({ dhcp: { mode: 'off' } }, 'test', { isRoot: true }, tmpdir());
-  const server = await startDhcpServer({
-    config,
-    db: undefined as never,
-    nodes: undefined as never,
-    events: undefined as never,
-    log: createLogger({ level: 'silent' }),
-    httpPort: 8080,
-  });
+  const log = createLogger({ level: 'silent' });
+  const dhcp = createDhcp({ config, db: undefined as never, nodes: undefined as never, plan: undefined as never, log });
+  t.equal(dhcp, null, 'no decider');
+  const server = await startDhcpServer({ config, dhcp, dbFile: '', log, record: () => {} });
   t.same(server.stats(), { received: {}, sent: {}, dropped: {} });
   await server.close();
 });

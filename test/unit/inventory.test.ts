@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { openDatabase, closeDatabase } from '../../src/db.js';
 import { EventLog } from '../../src/events.js';
+import { Lifecycle } from '../../src/lifecycle/lifecycle.js';
+import { createLogger } from '../../src/log.js';
+import { MIGRATIONS } from '../../src/parts.js';
 import { parseInventory, InventoryFileError } from '../../src/inventory/files.js';
-import { inventoryMigrations } from '../../src/inventory/migrations.js';
 import { InventoryError, NodeStore } from '../../src/inventory/store.js';
 import { importInventory, reloadFiles } from '../../src/inventory/sync.js';
 
@@ -14,14 +16,17 @@ const profile = { name: 'p1', kernel: 'k', installer: 'none' };
 
 function fixture(t: { teardown(fn: () => unknown): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'rj-inv-'));
-  const db = openDatabase(dir, inventoryMigrations);
+  const db = openDatabase(dir, MIGRATIONS);
   t.teardown(() => {
     closeDatabase(db);
     rmSync(dir, { recursive: true, force: true });
   });
-  const store = new NodeStore(db);
+  const events = new EventLog(db);
+  const store = new NodeStore(db, events);
   const file = (name: string, doc: unknown) => parseInventory(typeof doc === 'string' ? doc : stringify(doc), name);
-  return { db, store, file, events: new EventLog(db) };
+  const log = createLogger({ level: 'silent' });
+  const lifecycle = new Lifecycle({ db, nodes: store, events, timeouts: { pxe: 600, install: 3600, join: 900 }, log });
+  return { db, store, file, events, lifecycle };
 }
 
 t.test('parse errors carry file and line', async (t) => {
@@ -44,7 +49,7 @@ t.test('parse errors carry file and line', async (t) => {
 });
 
 t.test('reload adds, updates and removes file nodes, keeping their progress', async (t) => {
-  const { store, file, db } = fixture(t);
+  const { store, file, lifecycle } = fixture(t);
   const v1 = file('inv.yaml', {
     profiles: [profile],
     nodes: [
@@ -52,11 +57,11 @@ t.test('reload adds, updates and removes file nodes, keeping their progress', as
       { name: 'w2', macs: ['52-54-00-00-00-02'] },
     ],
   });
-  const s1 = reloadFiles(db, store, [v1]);
+  const s1 = reloadFiles(store, [v1]);
   t.same(s1.nodes.added, ['w1', 'w2']);
   t.equal(store.get('52:54:00:00:00:02')?.name, 'w2', 'MACs normalised');
   const w1 = store.get('w1')!;
-  store.setStateRow(w1.id, 'installing');
+  lifecycle.observe(w1, { kind: 'callback', stage: 'installing', client: 'test' });
 
   const v2 = file('inv.yaml', {
     profiles: [profile],
@@ -70,19 +75,19 @@ t.test('reload adds, updates and removes file nodes, keeping their progress', as
       },
     ],
   });
-  const s2 = reloadFiles(db, store, [v2]);
+  const s2 = reloadFiles(store, [v2]);
   t.same(s2.nodes.updated, ['w1']);
   t.same(s2.nodes.removed, ['w2']);
   const after = store.get('52:54:00:00:00:11')!;
   t.equal(after.name, 'w1');
   t.equal(after.state, 'installing', 'runtime state survives a reload');
   t.same(after.labels, { rack: 'r1' });
-  t.same(reloadFiles(db, store, [v2]).nodes.updated, [], 'an unchanged file changes nothing');
+  t.same(reloadFiles(store, [v2]).nodes.updated, [], 'an unchanged file changes nothing');
 });
 
 t.test('conflicts name both sides and leave the database as it was', async (t) => {
-  const { store, file, db } = fixture(t);
-  reloadFiles(db, store, [
+  const { store, file } = fixture(t);
+  reloadFiles(store, [
     file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'], ip: '198.18.0.21' }] }),
   ]);
   const api = store.create({ name: 'api-1', macs: ['52:54:00:00:00:09'], ip: '198.18.0.29' });
@@ -92,7 +97,7 @@ t.test('conflicts name both sides and leave the database as it was', async (t) =
     file('b.yaml', { nodes: [{ name: 'w2', macs: ['52:54:00:00:00:01'] }] }),
   ];
   t.throws(
-    () => reloadFiles(db, store, dupMac),
+    () => reloadFiles(store, dupMac),
     /MAC 52:54:00:00:00:01 is claimed by node w1 \(a\.yaml:\d+\) and node w2 \(b\.yaml:\d+\)/,
   );
   const dupIp = [
@@ -103,20 +108,20 @@ t.test('conflicts name both sides and leave the database as it was', async (t) =
       ],
     }),
   ];
-  t.throws(() => reloadFiles(db, store, dupIp), /IP 198\.18\.0\.5 is reserved for node w1 .* and node w2/);
+  t.throws(() => reloadFiles(store, dupIp), /IP 198\.18\.0\.5 is reserved for node w1 .* and node w2/);
   const stealApiMac = [
     file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01', '52:54:00:00:00:09'] }] }),
   ];
   t.throws(
-    () => reloadFiles(db, store, stealApiMac),
+    () => reloadFiles(store, stealApiMac),
     /MAC 52:54:00:00:00:09 already belongs to node api-1 \(created via the API\)/,
   );
   const stealApiName = [
     file('a.yaml', { profiles: [profile], nodes: [{ name: 'api-1', macs: ['52:54:00:00:00:07'] }] }),
   ];
-  t.throws(() => reloadFiles(db, store, stealApiName), /node api-1 \(created via the API\)/);
+  t.throws(() => reloadFiles(store, stealApiName), /node api-1 \(created via the API\)/);
   const missingProfile = [file('a.yaml', { nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'], profile: 'nope' }] })];
-  t.throws(() => reloadFiles(db, store, missingProfile), /profile nope does not exist/);
+  t.throws(() => reloadFiles(store, missingProfile), /profile nope does not exist/);
 
   t.same(
     store.list().map((n) => n.name),
@@ -128,23 +133,23 @@ t.test('conflicts name both sides and leave the database as it was', async (t) =
 });
 
 t.test('a profile still used by an API node cannot vanish from the files', async (t) => {
-  const { store, file, db } = fixture(t);
-  reloadFiles(db, store, [file('a.yaml', { profiles: [profile] })]);
+  const { store, file } = fixture(t);
+  reloadFiles(store, [file('a.yaml', { profiles: [profile] })]);
   store.create({ name: 'api-1', macs: ['52:54:00:00:00:09'], profile: 'p1' });
   t.throws(
-    () => reloadFiles(db, store, [file('a.yaml', { nodes: [] })]),
+    () => reloadFiles(store, [file('a.yaml', { nodes: [] })]),
     /profile p1 .* node api-1 \(created via the API\) still use/,
   );
   t.ok(store.getProfile('p1'));
 });
 
 t.test('discovered MACs are adopted with their timeline', async (t) => {
-  const { store, file, db, events } = fixture(t);
+  const { store, file, events } = fixture(t);
   const d = store.recordDiscovered('52:54:00:00:00:05');
   t.equal(d.state, 'discovered');
   t.equal(store.recordDiscovered('52:54:00:00:00:05').id, d.id, 'idempotent');
   events.record(d.id, 'dhcp.discover', 'dhcp', { arch: 0 });
-  const s = reloadFiles(db, store, [
+  const s = reloadFiles(store, [
     file('a.yaml', { profiles: [profile], nodes: [{ name: 'w5', macs: ['52:54:00:00:00:05'], profile: 'p1' }] }),
   ]);
   t.same(s.nodes.adopted, [d.name]);
@@ -160,10 +165,8 @@ t.test('discovered MACs are adopted with their timeline', async (t) => {
 });
 
 t.test('API ownership: file nodes are read-only through the API', async (t) => {
-  const { store, file, db } = fixture(t);
-  reloadFiles(db, store, [
-    file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'] }] }),
-  ]);
+  const { store, file } = fixture(t);
+  reloadFiles(store, [file('a.yaml', { profiles: [profile], nodes: [{ name: 'w1', macs: ['52:54:00:00:00:01'] }] })]);
   t.throws(() => store.patch('w1', { labels: { a: 'b' } }), InventoryError);
   t.throws(() => store.patch('w1', { labels: { a: 'b' } }), { code: 'conflict' });
   t.throws(() => store.delete('52:54:00:00:00:01'), /managed by its inventory file/);
@@ -181,16 +184,16 @@ t.test('API ownership: file nodes are read-only through the API', async (t) => {
 });
 
 t.test('import brings YAML in as API-owned records and never deletes', async (t) => {
-  const { store, file, db } = fixture(t);
-  const s = importInventory(db, store, [
+  const { store, file } = fixture(t);
+  const s = importInventory(store, [
     file('x.yaml', { profiles: [profile], nodes: [{ name: 'imp-1', macs: ['52:54:00:00:00:31'], profile: 'p1' }] }),
   ]);
   t.same(s.nodes.added, ['imp-1']);
   t.equal(store.get('imp-1')!.source, 'api');
-  reloadFiles(db, store, []);
+  reloadFiles(store, []);
   t.ok(store.get('imp-1'), 'a reload of an empty inventory dir keeps imported nodes');
   t.throws(
-    () => reloadFiles(db, store, [file('a.yaml', { profiles: [profile] })]),
+    () => reloadFiles(store, [file('a.yaml', { profiles: [profile] })]),
     /profile p1 .* already managed by the API/,
   );
 });

@@ -5,9 +5,12 @@ import t from 'tap';
 import { decide, failedStage, overdue, type Observation } from '../../src/lifecycle/machine.js';
 import { explainStall } from '../../src/lifecycle/diagnose.js';
 import type { NodeEvent } from '../../src/events.js';
-import type { NodeState } from '../../src/inventory/schema.js';
+import type { NodeState } from '../../src/inventory/states.js';
 
-const offer: Observation = { kind: 'dhcp-offer', mode: 'reservation', bootFile: 'ipxe.efi', client: '198.18.0.21' };
+const offer: Observation = {
+  kind: 'dhcp',
+  exchange: { type: 'dhcp.offer', mode: 'reservation', bootFile: 'ipxe.efi', client: '198.18.0.21', data: {} },
+};
 const file = (role: 'loader' | 'kernel' | 'initrd'): Observation => ({
   kind: 'file-served',
   via: 'tftp',
@@ -95,6 +98,15 @@ t.test('failed: from any stage; stays failed against old evidence; follows evide
   const late = decide(failedInInstall, cb('installed'));
   t.ok(late.move && late.to === 'installed', 'an install that finished after its timeout is followed');
   t.match(late.move && late.reason, /got past installing/);
+
+  // A held node that reboots is sent to its disk: its DHCP and file fetches are no progress.
+  const failedEarly = node('failed', { registered: 1, failed: 2 });
+  for (const obs of [offer, file('loader'), file('kernel')]) {
+    const d = decide(failedEarly, obs);
+    t.same(d, { move: false, outcome: 'stale', note: d.move ? '' : d.note }, `${obs.kind} does not revive a held node`);
+    t.match(!d.move && d.note, /held/);
+  }
+  t.ok(decide(failedEarly, config).move, 'the installer itself past the failure is followed');
 
   // Same millisecond: the later path state wins.
   t.equal(failedStage(node('failed', { registered: 1, pxe: 1, failed: 1 })), 'pxe');

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { PassThrough } from 'node:stream';
 import { buildConfig } from '../../src/config.js';
-import { createContext, type AppContext } from '../../src/context.js';
+import { buildParts, type Parts } from '../../src/parts.js';
 import { closeDatabase } from '../../src/db.js';
 import { createLogger } from '../../src/log.js';
 import { Lifecycle, type Transition } from '../../src/lifecycle/lifecycle.js';
@@ -62,7 +62,7 @@ async function setup(
     ],
   });
   const config = buildConfig({ dataDir: ws.dataDir, inventory: ws.inventoryDir }, 'test', { isRoot: false }, ws.root);
-  const ctx: AppContext = createContext(config, createLogger({ level: 'fatal', destination: new PassThrough() }));
+  const ctx: Parts = buildParts(config, createLogger({ level: 'fatal', destination: new PassThrough() }));
   t.teardown(() => closeDatabase(ctx.db));
   ctx.inventory.reload();
   const clock = { now: T0 };
@@ -83,7 +83,10 @@ async function setup(
   return { ctx, lifecycle, clock, transitions, node };
 }
 
-const offer = { kind: 'dhcp-offer', mode: 'reservation', bootFile: 'ipxe.efi', client: '198.18.0.21' } as const;
+const offer = {
+  kind: 'dhcp',
+  exchange: { type: 'dhcp.offer', mode: 'reservation', bootFile: 'ipxe.efi', client: '198.18.0.21', data: {} },
+} as const;
 
 t.test('a node walks the whole path; every step is timestamped and in the timeline', async (t) => {
   const { ctx, lifecycle, clock, transitions, node } = await setup(t);
@@ -212,13 +215,22 @@ t.test('repeated and out-of-order evidence is recorded and changes nothing', asy
     /installed already; evidence of installing does not move it back/,
   );
 
-  // An offer the DHCP server recorded itself adds only the transition.
+  // One DHCP exchange is one event; the transition it causes comes after it and names it.
   const other = node('worker-02');
-  const r = lifecycle.observe(other, { ...offer, recorded: true });
+  const r = lifecycle.observe(other, offer);
   t.equal(r?.state, 'pxe');
+  const timeline = ctx.events.list(other.id);
+  t.same(
+    timeline.map((e) => e.type),
+    ['dhcp.offer', 'state'],
+  );
+  t.equal(timeline[1]!.data.cause, timeline[0]!.id, 'the pxe transition points at the exchange');
+  // An exchange that sent no boot offer (a NAK, a withheld ACK) is recorded and is no evidence.
+  const nak = { kind: 'dhcp', exchange: { ...offer.exchange, type: 'dhcp.nak', bootFile: null } } as const;
+  t.match(lifecycle.observe(other, nak), { outcome: 'none', state: 'pxe', transition: null });
   t.same(
     ctx.events.list(other.id).map((e) => e.type),
-    ['state'],
+    ['dhcp.offer', 'state', 'dhcp.nak'],
   );
   t.equal(lifecycle.observe({ id: 9999 }, offer), null, 'a deleted node is no observation');
 });

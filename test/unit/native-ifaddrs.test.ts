@@ -2,7 +2,7 @@
 import t from 'tap';
 import { ipToInt } from '../../src/ip.js';
 import { native } from '../../src/native.js';
-import { localAddresses } from '../../src/dhcp/network.js';
+import { localAddresses } from '../../src/host.js';
 
 t.test('loopback: its address, up and running', async (t) => {
   const lo = native.interfaceAddresses('lo');

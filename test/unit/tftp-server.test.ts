@@ -24,16 +24,16 @@ interface Teardownable {
 interface Harness {
   server: TftpServer;
   port: number;
-  records: TransferRecord[];
+  records: TransferRecord<string>[];
 }
 
 async function harness(
   tt: Teardownable,
   files: Record<string, Buffer | { path: string }>,
-  extra: Partial<TftpServerOptions> = {},
+  extra: Partial<TftpServerOptions<string>> = {},
 ): Promise<Harness> {
-  const records: TransferRecord[] = [];
-  const server = await startTftpServer({
+  const records: TransferRecord<string>[] = [];
+  const server = await startTftpServer<string>({
     host: '127.0.0.1',
     port: 0,
     windowsizeMax: 64,
@@ -43,7 +43,7 @@ async function harness(
     async resolve(req) {
       const f = files[req.path];
       if (!f) return null;
-      return Buffer.isBuffer(f) ? { data: f, node: 'n1' } : f;
+      return Buffer.isBuffer(f) ? { data: f, tag: 'n1' } : f;
     },
     onTransfer: (r) => records.push(r),
     ...extra,
@@ -126,7 +126,7 @@ t.test('lock-step transfer without options (RFC 1350)', async (t) => {
   t.ok(got.data.equals(body));
   t.equal(got.dataPackets, 4);
   await until(() => h.records.length > 0);
-  t.match(h.records, [{ path: 'a.bin', status: 'ok', bytes: body.length, blksize: 512, windowsize: 1, node: 'n1' }]);
+  t.match(h.records, [{ path: 'a.bin', status: 'ok', bytes: body.length, blksize: 512, windowsize: 1, tag: 'n1' }]);
 });
 
 t.test('a size that is a multiple of blksize ends with an empty block', async (t) => {

@@ -3,23 +3,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeDatabase, openDatabase } from '../../src/db.js';
-import { InventoryView } from '../../src/dhcp/inventoryView.js';
+import { EventLog, eventMigrations } from '../../src/events.js';
+import { AddressBook } from '../../src/inventory/addressBook.js';
 import { ipToInt } from '../../src/ip.js';
-import { leaseMigrations } from '../../src/dhcp/leaseStore.js';
 import { inventoryMigrations } from '../../src/inventory/migrations.js';
 import { NodeStore } from '../../src/inventory/store.js';
 
 const turn = () => new Promise((r) => setImmediate(r));
 
-t.test('the in-memory view follows every inventory change', async (t) => {
+t.test('the in-memory address book follows every inventory change', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rj-view-'));
-  const db = openDatabase(dir, [...inventoryMigrations, ...leaseMigrations]);
+  const db = openDatabase(dir, [...inventoryMigrations, ...eventMigrations]);
   t.teardown(() => {
     closeDatabase(db);
     rmSync(dir, { recursive: true, force: true });
   });
-  const nodes = new NodeStore(db);
-  const view = new InventoryView(db, nodes);
+  const nodes = new NodeStore(db, new EventLog(db));
+  const view = new AddressBook(nodes);
   t.equal(view.nodeByMac('02:00:00:00:00:01'), undefined);
 
   const a = nodes.create({ name: 'a', macs: ['02:00:00:00:00:01'], ip: '198.18.0.21' });

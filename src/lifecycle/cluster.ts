@@ -5,12 +5,12 @@
 // reimage revokes the node's bootstrap tokens.
 import type { EventLog } from '../events.js';
 import type { NodeStore } from '../inventory/store.js';
-import type { Lifecycle, Transition } from '../lifecycle/lifecycle.js';
+import { describeKubeError, type KubeOps } from '../kube/client.js';
+import type { JoinTokens } from '../kube/joinTokens.js';
 import type { Logger } from '../log.js';
-import { describeKubeError, type KubeOps } from './client.js';
-import type { JoinTokens } from './joinTokens.js';
+import type { Lifecycle, Transition } from './lifecycle.js';
 
-export interface KubeIntegrationDeps {
+export interface ClusterDeps {
   kube: KubeOps;
   lifecycle: Lifecycle;
   nodes: NodeStore;
@@ -19,7 +19,7 @@ export interface KubeIntegrationDeps {
   log: Logger;
 }
 
-export async function startKubeIntegration(deps: KubeIntegrationDeps): Promise<() => Promise<void>> {
+export async function followCluster(deps: ClusterDeps): Promise<() => Promise<void>> {
   const { kube, lifecycle, nodes, events, joinTokens, log } = deps;
 
   const onTransition = (t: Transition) => {

@@ -1,0 +1,102 @@
+// The node-facing URL and file-name layout, defined once: the HTTP routes are
+// registered from ROUTES, templates get their URLs from nodeUrls(), DHCP points
+// iPXE at entryScriptUrl(), the TFTP server recognises its rendered files with
+// tftpConfigName(), and logs mask the secret path segments with maskSecrets().
+import { macHyphen, normalizeMac } from '../mac.js';
+import type { Loader } from './firmware.js';
+import type { InstallerFile } from './installers.js';
+
+export const ROUTES = {
+  /** iPXE's entry script: every iPXE client gets it from DHCP; it chains to nodeScript. */
+  entryScript: '/boot.ipxe',
+  /** A node's iPXE script, by the MAC it booted from (hyphens or colons). */
+  nodeScript: '/ipxe/:mac',
+  /** Files under assets/: loaders for HTTP-boot firmware, kernels, initrds. */
+  assets: '/assets/*',
+  /** Installer files; the node's secret token is the credential. */
+  installerFile: '/n/:token/:file',
+  /** Installer and first-boot callbacks; the node's secret token is the credential. */
+  callback: '/api/v1/callback/:token',
+} as const;
+
+/** Where nodes reach us. httpPort is the one bound (config may say 0 in tests). */
+export interface Endpoint {
+  advertise: string;
+  httpPort: number;
+  tftpPort: number;
+}
+
+/** http://<advertise>[:<port>]: the port is left out when it is 80. */
+export function baseUrl(e: Pick<Endpoint, 'advertise' | 'httpPort'>): string {
+  return `http://${e.advertise}${e.httpPort === 80 ? '' : `:${e.httpPort}`}`;
+}
+
+export function entryScriptUrl(base: string): string {
+  return base + ROUTES.entryScript;
+}
+
+export function nodeScriptUrl(base: string, mac: string): string {
+  return base + ROUTES.nodeScript.replace(':mac', macHyphen(mac));
+}
+
+const isUrl = (p: string) => /^https?:\/\//i.test(p);
+
+/** A path under assets/ (or an absolute http(s) URL, kept as it is). */
+export function assetPath(path: string): string {
+  return isUrl(path) ? path : path.replace(/^\/+/, '');
+}
+
+export function assetUrl(base: string, path: string): string {
+  return isUrl(path) ? path : base + ROUTES.assets.replace('*', assetPath(path));
+}
+
+/** A node's installer file URL; `seed` is the NoCloud seed directory (ends in /). */
+export function installerUrl(base: string, token: string, file: InstallerFile | ''): string {
+  return base + ROUTES.installerFile.replace(':token', token).replace(':file', file);
+}
+
+export function callbackUrl(base: string, token: string): string {
+  return base + ROUTES.callback.replace(':token', token);
+}
+
+/** The per-node loader configs the TFTP server renders instead of reading assets/. */
+export type TftpConfig = { loader: Exclude<Loader, 'ipxe'>; mac: string } | { loader: 'ipxe'; mac: null };
+
+const HYPHEN_MAC = '([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})';
+const PXELINUX = new RegExp(`^pxelinux\\.cfg/01-${HYPHEN_MAC}$`);
+// GRUB looks for grub.cfg-01-<mac> next to its own prefix directory, which varies.
+const GRUB = new RegExp(`(?:^|/)grub\\.cfg-01-${HYPHEN_MAC}$`);
+export const IPXE_AUTOEXEC = 'autoexec.ipxe';
+
+/**
+ * pxelinux.cfg/01-<mac>, [prefix/]grub.cfg-01-<mac> and autoexec.ipxe; null for
+ * anything else. pxelinux also probes UUID and hex-IP names first and `default`
+ * last: those are not per node and fall through to assets/ (an operator may supply one).
+ */
+export function tftpConfigName(path: string): TftpConfig | null {
+  const name = path.replace(/^\/+/, '');
+  if (name === IPXE_AUTOEXEC) return { loader: 'ipxe', mac: null };
+  const px = PXELINUX.exec(name);
+  if (px) return { loader: 'pxelinux', mac: normalizeMac(px[1]!)! };
+  const grub = GRUB.exec(name);
+  if (grub) return { loader: 'grub', mac: normalizeMac(grub[1]!)! };
+  return null;
+}
+
+/** The TFTP name a loader reads its per-node config under. */
+export function tftpConfigPath(loader: Exclude<Loader, 'ipxe'>, mac: string): string {
+  return loader === 'pxelinux' ? `pxelinux.cfg/01-${macHyphen(mac)}` : `grub.cfg-01-${macHyphen(mac)}`;
+}
+
+/** A request URL with every node token replaced by [token], for logs. */
+export function maskSecrets(url: string): string {
+  let out = url;
+  for (const route of Object.values(ROUTES)) {
+    if (!route.includes(':token')) continue;
+    const [before] = route.split(':token');
+    out = out.replace(new RegExp(`${escape(before!)}[^/?]+`, 'g'), `${before}[token]`);
+  }
+  return out;
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -1,0 +1,88 @@
+// The DHCP sockets (network.ts says why this layout): udp 0.0.0.0:<port> receives
+// broadcasts; <interface address>:<port> sends replies (so 255.255.255.255 leaves
+// through the provisioning NIC) and receives unicasts to that address; in proxy
+// mode 0.0.0.0:<proxyPort> answers PXE REQUESTs. Both :67 sockets set
+// SO_REUSEADDR, which Linux requires to bind a specific address next to the
+// wildcard; a server that binds :67 without it (dnsmasq, dhcpd) still makes our
+// start fail.
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { Logger } from '../log.js';
+import type { Destination } from './reply.js';
+
+// Enough to ride out a GC pause or a timeline write at thousands of requests/s,
+// small enough that an overload cannot queue more than a fraction of a second:
+// clients retry after ~1 s, and answering only stale requests collapses throughput.
+const RECV_BUFFER = 1024 * 1024;
+
+/** Where a datagram came in: the proxy port or not, and the socket its reply leaves by. */
+export interface Channel {
+  proxyPort: boolean;
+  replyVia: Socket;
+}
+
+export interface SocketPlan {
+  port: number;
+  /** The proxy port, in proxy mode only. */
+  proxyPort: number | null;
+  /** Our address on the served link; null: replies follow the default route. */
+  bindIp: string | null;
+}
+
+export interface DhcpSockets {
+  close(): Promise<void>;
+}
+
+function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket({ type: 'udp4', reuseAddr });
+    s.once('error', reject);
+    s.bind({ address, port }, () => {
+      s.off('error', reject);
+      s.setBroadcast(true);
+      try {
+        s.setRecvBufferSize(RECV_BUFFER); // bursts wait here while a commit runs
+      } catch {
+        /* capped by net.core.rmem_max; the default still works */
+      }
+      resolve(s);
+    });
+  });
+}
+
+export async function openSockets(
+  plan: SocketPlan,
+  onMessage: (msg: Buffer, rinfo: RemoteInfo, ch: Channel) => void,
+  log: Logger,
+): Promise<DhcpSockets> {
+  const sockets: Socket[] = [];
+  try {
+    const rx = await bindSocket('0.0.0.0', plan.port, true);
+    sockets.push(rx);
+    let tx = rx;
+    if (plan.bindIp !== null) {
+      tx = await bindSocket(plan.bindIp, plan.port, true);
+      sockets.push(tx);
+    } else {
+      log.warn('dhcp: no local IPv4 address found; broadcast replies follow the default route');
+    }
+    const direct: Channel = { proxyPort: false, replyVia: tx };
+    rx.on('message', (m, r) => onMessage(m, r, direct));
+    if (tx !== rx) tx.on('message', (m, r) => onMessage(m, r, direct));
+    if (plan.proxyPort !== null) {
+      const px = await bindSocket('0.0.0.0', plan.proxyPort, false);
+      sockets.push(px);
+      const proxy: Channel = { proxyPort: true, replyVia: px };
+      px.on('message', (m, r) => onMessage(m, r, proxy));
+    }
+    for (const s of sockets) s.on('error', (err) => log.error({ err }, 'dhcp: socket error'));
+  } catch (err) {
+    for (const s of sockets) s.close();
+    throw err;
+  }
+  return { close: () => Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {}) };
+}
+
+/** Send one datagram; `done` hears whether the kernel took it. */
+export function sendDatagram(socket: Socket, buf: Buffer, to: Destination, done: (err: Error | null) => void): void {
+  socket.send(buf, to.port, to.address, (err) => done(err ?? null));
+}
