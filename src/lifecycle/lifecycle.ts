@@ -122,14 +122,32 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
    * Null when the node no longer exists.
    */
   observe(node: ObservedMachine, obs: Observation): ObserveResult | null {
-    return this.observeAll([{ node, obs }])[0]!;
+    const emits: Emit[] = [];
+    const result = this.deps.nodes.transaction(() => this.record(node, obs, this.now(), emits));
+    for (const emit of emits) emit();
+    return result;
   }
 
-  /** Several observations in one transaction (one disk sync); subscribers hear of them after the commit. */
+  /**
+   * Several observations in one transaction (one disk sync); subscribers hear of them
+   * after the commit. One that cannot be recorded is logged and left out, not the rest.
+   */
   observeAll(entries: { node: ObservedMachine; obs: Observation }[]): (ObserveResult | null)[] {
     const at = this.now();
     const emits: Emit[] = [];
-    const results = this.deps.nodes.transaction(() => entries.map((e) => this.record(e.node, e.obs, at, emits)));
+    const one = (e: { node: ObservedMachine; obs: Observation }) => {
+      const mine: Emit[] = [];
+      try {
+        // A savepoint each: a failed one rolls back alone.
+        const r = this.deps.nodes.transaction(() => this.record(e.node, e.obs, at, mine));
+        emits.push(...mine);
+        return r;
+      } catch (err) {
+        this.deps.log.warn({ err, kind: e.obs.kind }, 'could not record an observation');
+        return null;
+      }
+    };
+    const results = this.deps.nodes.transaction(() => entries.map(one));
     for (const emit of emits) emit();
     return results;
   }

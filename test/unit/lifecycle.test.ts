@@ -233,6 +233,14 @@ t.test('repeated and out-of-order evidence is recorded and changes nothing', asy
     ['dhcp.offer', 'state', 'dhcp.nak'],
   );
   t.equal(lifecycle.observe({ id: 9999 }, offer), null, 'a deleted node is no observation');
+  // A batch (DHCP's) records what it can: one entry that cannot be recorded is left out alone.
+  const batch = lifecycle.observeAll([
+    { node: { mac: 'not-a-mac', discover: true }, obs: offer },
+    { node: node('worker-01'), obs: offer },
+  ]);
+  t.equal(batch[0], null, 'the bad entry is dropped');
+  t.match(batch[1], { outcome: 'stale', state: 'installed' }, 'the good one is recorded');
+  t.equal(ctx.nodes.findByMac('not-a-mac'), undefined);
 });
 
 t.test('a stage that runs over its budget fails the node with what was seen last', async (t) => {
