@@ -8,6 +8,7 @@
 // operator resolves). Discovered nodes are adopted when a file or API node claims
 // their MAC: the timeline moves over, the placeholder goes.
 import { randomBytes } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../db.js';
 import type { EventLog } from '../events.js';
 import { normalizeMac } from '../mac.js';
@@ -141,6 +142,8 @@ export function describeOwner(node: Pick<Node, 'name' | 'source' | 'sourceFile'>
 }
 
 export class NodeStore {
+  private readGeneration: Statement | undefined;
+
   /** `timelines`: where a discovered placeholder's events move when a real node adopts its MAC. */
   constructor(
     private readonly db: Db,
@@ -241,7 +244,9 @@ export class NodeStore {
 
   /** Bumped by triggers (inventory-002) on every change to MACs and reserved addresses. */
   generation(): number {
-    return this.db.prepare('SELECT n FROM inventory_generation').pluck().get() as number;
+    // Read once per event-loop turn by the DHCP fast path: prepared once.
+    this.readGeneration ??= this.db.prepare('SELECT n FROM inventory_generation').pluck();
+    return this.readGeneration.get() as number;
   }
 
   /** Every MAC that belongs to a node. */
