@@ -1,7 +1,8 @@
 // The node-facing URL and file-name layout, defined once: the HTTP routes are
-// registered from ROUTES, templates get their URLs from nodeUrls(), DHCP points
-// iPXE at entryScriptUrl(), the TFTP server recognises its rendered files with
-// tftpConfigName(), and logs mask the secret path segments with maskSecrets().
+// registered from ROUTES, the template context builds its URLs with the helpers
+// below, DHCP points iPXE at entryScriptUrl(), the TFTP server recognises its
+// rendered files with tftpConfigName(), and logs mask the secret path segments
+// with maskSecrets().
 import { macHyphen, normalizeMac } from '../mac.js';
 import type { Loader } from './firmware.js';
 import type { InstallerFile } from './installers.js';
@@ -50,7 +51,7 @@ export function assetUrl(base: string, path: string): string {
   return isUrl(path) ? path : base + ROUTES.assets.replace('*', assetPath(path));
 }
 
-/** A node's installer file URL; `seed` is the NoCloud seed directory (ends in /). */
+/** A node's installer file URL; with file '' the NoCloud seed directory (ends in /). */
 export function installerUrl(base: string, token: string, file: InstallerFile | ''): string {
   return base + ROUTES.installerFile.replace(':token', token).replace(':file', file);
 }

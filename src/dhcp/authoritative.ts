@@ -10,7 +10,7 @@ import { wantsNetboot } from '../boot/firmware.js';
 import type { Node } from '../inventory/store.js';
 import { inCidr, ipToInt } from '../ip.js';
 import { DHCP, optIp, optString } from './codec.js';
-import { enrolled, on, type HandlerContext, type Outcome } from './handler.js';
+import { enrolled, type HandlerContext, type Outcome } from './handler.js';
 import { relayInfo, subnetFor, type Subnet } from './network.js';
 import { OPT } from './options.js';
 import { addressOptions, bootFields, destination, makeReply, type Request } from './reply.js';
@@ -48,7 +48,7 @@ function clientOf(ctx: HandlerContext, req: Request): Client | { stop: Outcome }
   const owner = enrolled(node);
   const plan = ctx.plan(req.mac, node);
   if (owner || ctx.mode === 'pool') return { node, owner, plan };
-  return { stop: { drop: 'unknown-mac', discovered: wantsNetboot(req.fp), reason: plan.intent.reason, ...on(node) } };
+  return { stop: { drop: 'unknown-mac', discovered: wantsNetboot(req.fp), reason: plan.intent.reason, node } };
 }
 
 function serverIdFor(req: Request, subnet: Subnet): number {
@@ -99,9 +99,9 @@ function discover(ctx: HandlerContext, req: Request): Outcome {
   const c = clientOf(ctx, req);
   if ('stop' in c) return c.stop;
   const subnet = subnetFor(ctx.net, req.packet);
-  if (!subnet) return { drop: 'no-subnet', reason: 'no configured subnet for this request', ...on(c.node) };
+  if (!subnet) return { drop: 'no-subnet', reason: 'no configured subnet for this request', node: c.node };
   const ip = pick(ctx, req, c.owner, subnet);
-  if (typeof ip === 'string') return { drop: 'no-address', reason: ip, ...on(c.node) };
+  if (typeof ip === 'string') return { drop: 'no-address', reason: ip, node: c.node };
   const out = answer(ctx, req, c, { subnet, type: DHCP.OFFER, yiaddr: ip, withLease: true, durable: false });
   return { ...out, lease: { kind: 'offer', mac: req.mac, ip, holdMs: ctx.offerHoldMs } };
 }
@@ -129,7 +129,7 @@ function answer(ctx: HandlerContext, req: Request, c: Client, a: Answer): Outcom
     reply: { type: a.type, packet, to: destination(req, a.type), durable: a.durable },
     discovered: !c.owner && wantsNetboot(req.fp),
     reason: d.reason,
-    ...on(c.node),
+    node: c.node,
     ...(boot ? { boot } : {}),
   };
 }
@@ -137,7 +137,7 @@ function answer(ctx: HandlerContext, req: Request, c: Client, a: Answer): Outcom
 function nak(req: Request, node: Node | undefined, serverId: number, reason: string): Outcome {
   const packet = makeReply(req, DHCP.NAK, { yiaddr: 0, serverId, options: [] });
   const reply = { type: DHCP.NAK, packet, to: destination(req, DHCP.NAK), durable: false };
-  return { reply, reason, ...on(node) };
+  return { reply, reason, node };
 }
 
 function request(ctx: HandlerContext, req: Request): Outcome {
@@ -150,10 +150,10 @@ function request(ctx: HandlerContext, req: Request): Outcome {
   const c = clientOf(ctx, req);
   if ('stop' in c) return c.stop;
   const subnet = subnetFor(ctx.net, p);
-  if (!subnet) return { drop: 'no-subnet', reason: 'no configured subnet for this request', ...on(c.node) };
+  if (!subnet) return { drop: 'no-subnet', reason: 'no configured subnet for this request', node: c.node };
   // SELECTING / INIT-REBOOT name the address in 50; RENEWING / REBINDING in ciaddr.
   const ip = optIp(p, OPT.requestedIp) ?? (p.ciaddr !== 0 ? p.ciaddr : null);
-  if (ip === null) return { drop: 'malformed-request', reason: 'REQUEST without address', ...on(c.node) };
+  if (ip === null) return { drop: 'malformed-request', reason: 'REQUEST without address', node: c.node };
   const why = refuse(ctx, req, c.owner, subnet, ip);
   if (why) return nak(req, c.node, serverIdFor(req, subnet), why);
   const out = answer(ctx, req, c, { subnet, type: DHCP.ACK, yiaddr: ip, withLease: true, durable: true });
@@ -174,7 +174,7 @@ function decline(ctx: HandlerContext, req: Request): Outcome {
   return {
     reason: `address declined, quarantined for ${seconds} s`,
     lease: { kind: 'decline', mac: req.mac, ip, seconds, subnet },
-    ...on(ctx.nodeByMac(req.mac)),
+    node: ctx.nodeByMac(req.mac),
   };
 }
 
@@ -186,7 +186,7 @@ function release(ctx: HandlerContext, req: Request): Outcome {
   return {
     reason: 'lease released',
     lease: { kind: 'release', mac: req.mac, ip: p.ciaddr },
-    ...on(ctx.nodeByMac(req.mac)),
+    node: ctx.nodeByMac(req.mac),
   };
 }
 
@@ -194,6 +194,6 @@ function inform(ctx: HandlerContext, req: Request): Outcome {
   const c = clientOf(ctx, req);
   if ('stop' in c) return c.stop;
   const subnet = subnetFor(ctx.net, req.packet);
-  if (!subnet || req.packet.ciaddr === 0) return { drop: 'no-subnet', ...on(c.node) };
+  if (!subnet || req.packet.ciaddr === 0) return { drop: 'no-subnet', node: c.node };
   return answer(ctx, req, c, { subnet, type: DHCP.ACK, yiaddr: 0, withLease: false, durable: false });
 }

@@ -43,8 +43,3 @@ export interface Outcome {
 export function enrolled(node: Node | undefined): Node | undefined {
   return node && node.source !== 'discovered' ? node : undefined;
 }
-
-/** The node field of an outcome, when there is a node. */
-export function on(node: Node | undefined): Pick<Outcome, 'node'> {
-  return node ? { node } : {};
-}

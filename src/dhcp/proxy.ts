@@ -4,7 +4,7 @@
 // REQUESTs on port 4011 with the same as an ACK, unicast back to the sender.
 import { wantsNetboot } from '../boot/firmware.js';
 import { DHCP } from './codec.js';
-import { enrolled, on, type HandlerContext, type Outcome } from './handler.js';
+import { enrolled, type HandlerContext, type Outcome } from './handler.js';
 import { bootFields, destination, makeReply, type Request } from './reply.js';
 
 export function handleProxy(ctx: HandlerContext, req: Request): Outcome {
@@ -17,7 +17,7 @@ export function handleProxy(ctx: HandlerContext, req: Request): Outcome {
   if (!wantsNetboot(req.fp)) return { drop: 'not-netboot' };
   const node = ctx.nodeByMac(req.mac);
   const plan = ctx.plan(req.mac, node);
-  if (!enrolled(node)) return { drop: 'unknown-mac', discovered: true, reason: plan.intent.reason, ...on(node) };
+  if (!enrolled(node)) return { drop: 'unknown-mac', discovered: true, reason: plan.intent.reason, node };
   const boot = plan.dhcp(req.fp);
   if (!boot.boot) return { drop: 'no-boot', node, reason: boot.reason };
   const serverIp = ctx.net.serverIp;
