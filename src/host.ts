@@ -19,7 +19,7 @@ export function localAddresses(iface: string | undefined): number[] {
 }
 
 /** Our address on the directly served link: the first of `addrs` inside a configured subnet. */
-export function linkAddress(config: Config, addrs: number[]): number | null {
+function linkAddress(config: Config, addrs: number[]): number | null {
   for (const s of config.dhcp.subnets) {
     const net = parseCidr(s.cidr);
     const mine = addrs.find((a) => inCidr(a, net));

@@ -13,7 +13,7 @@ declare module 'fastify' {
   }
 }
 
-export function scopeOf(method: string, declared: Scope | undefined): Scope {
+function scopeOf(method: string, declared: Scope | undefined): Scope {
   return declared ?? (method === 'GET' || method === 'HEAD' ? 'read' : 'admin');
 }
 

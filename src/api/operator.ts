@@ -13,7 +13,7 @@ import { metricsRoute } from './metrics.js';
 import { nodeRoutes } from './nodes.js';
 import { bearer, errorResponses } from './schemas.js';
 
-export const API_PREFIX = '/api/v1';
+const API_PREFIX = '/api/v1';
 
 export function operatorApi(parts: ApiDeps): FastifyPluginAsyncTypebox {
   const { nodes, events, lifecycle, inventory, db, metrics, config, plane, dhcp, endpoint } = parts;

@@ -67,7 +67,7 @@ const HYPHEN_MAC = '([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})';
 const PXELINUX = new RegExp(`^pxelinux\\.cfg/01-${HYPHEN_MAC}$`);
 // GRUB looks for grub.cfg-01-<mac> next to its own prefix directory, which varies.
 const GRUB = new RegExp(`(?:^|/)grub\\.cfg-01-${HYPHEN_MAC}$`);
-export const IPXE_AUTOEXEC = 'autoexec.ipxe';
+const IPXE_AUTOEXEC = 'autoexec.ipxe';
 
 /**
  * pxelinux.cfg/01-<mac>, [prefix/]grub.cfg-01-<mac> and autoexec.ipxe; null for

@@ -17,7 +17,7 @@ export const NODE_STATES = [
 export type NodeState = (typeof NODE_STATES)[number];
 
 /** The states of a node on its way to an installed disk. */
-export const PROVISIONING_STATES: ReadonlySet<NodeState> = new Set(['registered', 'pxe', 'booting', 'installing']);
+const PROVISIONING_STATES: ReadonlySet<NodeState> = new Set(['registered', 'pxe', 'booting', 'installing']);
 
 /** What installsNow reads of a node. */
 export interface NodeBootFacts {

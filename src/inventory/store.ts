@@ -93,7 +93,7 @@ const NODE_MACS = `(SELECT group_concat(mac, ',')
 const NODE_SELECT = `SELECT n.*, ${NODE_MACS} AS macs FROM nodes n`;
 
 /** The name a MAC gets when it is first seen PXE-booting. */
-export function discoveredName(mac: string): string {
+function discoveredName(mac: string): string {
   return `discovered-${mac.replace(/:/g, '')}`;
 }
 
