@@ -1,7 +1,8 @@
 // Node-facing HTTP: the iPXE entry script, each node's iPXE script by MAC, boot
 // assets (with Range), and installer files behind the node's own token. No bearer
 // tokens here (firmware cannot send them): the token in the path is the credential.
-// Each handler says what it served; one onResponse hook records it on the timeline.
+// Each boot-file handler says what it served; one onResponse hook records it on the
+// timeline once the file went out. An installer file is recorded as it is handed over.
 import { basename, dirname } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import { Type } from '@sinclair/typebox';
@@ -20,8 +21,11 @@ import { ROUTES } from './urls.js';
 const TEXT = 'text/plain; charset=utf-8';
 
 /** What a node-facing handler served, for the timeline. */
-type Served =
-  { kind: 'file'; node?: Node; role?: FileRole; asset?: string } | { kind: 'installer'; node: Node; file: string };
+interface Served {
+  node?: Node;
+  role?: FileRole;
+  asset?: string;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -50,10 +54,6 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
     app.addHook('onResponse', async (req, reply) => {
       const served = req.served;
       if (!served || reply.statusCode >= 400) return;
-      if (served.kind === 'installer') {
-        lifecycle.observe(served.node, { kind: 'installer-config', file: served.file, client: req.ip });
-        return;
-      }
       plane.served({
         via: 'http',
         file: req.url.split('?')[0]!.replace(/^\/+/, ''),
@@ -70,7 +70,7 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
       ROUTES.entryScript,
       { schema: { summary: 'iPXE entry script: chains to the node script by MAC', tags: ['boot'] } },
       async (req, reply) => {
-        req.served = { kind: 'file', role: 'boot-config' };
+        req.served = { role: 'boot-config' };
         return reply.type(TEXT).send(plane.entryScript().content);
       },
     );
@@ -89,7 +89,7 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
         const mac = normalizeMac(req.params.mac);
         if (!mac) return reply.code(404).type(TEXT).send(`"${req.params.mac}" is not a MAC address\n`);
         const subject = plane.machine(mac);
-        req.served = { kind: 'file', node: subject.node, role: 'boot-config' };
+        req.served = { node: subject.node, role: 'boot-config' };
         const firmware = ipxeFirmware(req.query.platform, req.query.arch);
         const answer = plane.loaderConfig(subject, 'ipxe', firmware, plane.loaderSecrets(subject.node));
         if (!answer.ok) return reply.code(404).type(TEXT).send(`${answer.reason}\n`);
@@ -112,7 +112,7 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
           const status = found.reason === 'not-found' || found.reason === 'not-a-file' ? 404 : 403;
           return reply.code(status).type(TEXT).send(`${found.reason}\n`);
         }
-        req.served = { kind: 'file', asset: req.params['*'] };
+        req.served = { asset: req.params['*'] };
         return reply.sendFile(basename(found.path), dirname(found.path));
       },
     );
@@ -136,7 +136,8 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
           req.log.info({ node: answer.node?.name, file, reason: answer.reason }, 'installer file refused');
           return refuse();
         }
-        req.served = { kind: 'installer', node: answer.node!, file };
+        // Recorded before it leaves (as before): once the installer holds its config, the node is installing.
+        lifecycle.observe(answer.node!, { kind: 'installer-config', file, client: req.ip });
         return reply.type(contentType(file)).send(answer.rendered.content);
       },
     );
