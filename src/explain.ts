@@ -66,7 +66,7 @@ function maskedSecrets(config: Config): RenderSecrets {
 
 export function explain(deps: ExplainDeps, mac: string, arch: FirmwareName): Explanation {
   const found = deps.nodes.findByMac(mac);
-  const subject: Subject = found ? deps.plane.subjectOf(found, mac) : { mac, node: null, profile: null };
+  const subject = deps.plane.subjectFor(mac, found);
   const fp = NAMED_FIRMWARE[arch];
   const stages: ExplainStage[] = [];
   const result: Explanation = {

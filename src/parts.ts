@@ -16,6 +16,7 @@ import { eventMigrations, EventLog } from './events.js';
 import { advertisedHost } from './host.js';
 import { Inventory } from './inventory/index.js';
 import { inventoryMigrations } from './inventory/migrations.js';
+import type { Node } from './inventory/store.js';
 import { KubeClient, type KubeOps } from './kube/client.js';
 import { JoinTokens } from './kube/joinTokens.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
@@ -72,7 +73,8 @@ export function buildParts(config: Config, log: Logger): Parts {
       installedBoot: config.dhcp.installedBoot,
       joinTokenFor: (node) => joinTokens.joinTokenFor(node),
     });
-    const dhcp = createDhcp({ config, db, nodes, plan: (s) => plane.plan(s), log: log.child({ mod: 'dhcp' }) });
+    const plan = (mac: string, node: Node | undefined) => plane.plan(plane.subjectFor(mac, node));
+    const dhcp = createDhcp({ config, db, nodes, plan, log: log.child({ mod: 'dhcp' }) });
     return {
       config,
       log,

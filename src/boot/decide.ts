@@ -64,7 +64,6 @@ export type LoaderConfigAnswer = { serve: true; install: boolean; reason: string
 export type InstallerAnswer = { serve: true; file: InstallerFile; reason: string } | { serve: false; reason: string };
 
 export interface BootPlan {
-  subject: Subject;
   intent: Intent;
   /** What a DHCP reply tells this firmware to load, or why it gets no boot file. */
   dhcp(fp: Fingerprint): DhcpBoot;
@@ -78,7 +77,6 @@ export interface BootPlan {
 export function bootPlan(subject: Subject, settings: BootSettings): BootPlan {
   const intent = intentOf(subject);
   return {
-    subject,
     intent,
     dhcp: (fp) => dhcpBoot(subject, intent, fp, settings),
     loaderConfig: () => loaderConfig(intent),
@@ -94,10 +92,15 @@ export function intentOf({ node, profile }: Subject): Intent {
   }
   if (!node.profile || !profile) return { kind: 'ignore', reason: 'node has no profile' };
   if (installsNow(node)) return { kind: 'install', reason: `${node.name} is ${node.state} and armed for install` };
-  const localBoot = node.localBoot ?? profile.localBoot;
+  const localBoot = localBootOf(node, profile);
   if (!node.netboot) return { kind: 'local', localBoot, reason: 'installed' };
   if (node.state === 'failed') return { kind: 'local', localBoot, reason: 'failed: held until a reimage' };
   return { kind: 'local', localBoot, reason: node.state };
+}
+
+/** How the node boots its disk when it does: its own setting, else its profile's. */
+export function localBootOf(node: Node, profile: Profile | null): LocalBoot {
+  return node.localBoot ?? profile?.localBoot ?? 'exit';
 }
 
 function dhcpBoot(s: Subject, intent: Intent, fp: Fingerprint, settings: BootSettings): DhcpBoot {

@@ -56,6 +56,11 @@ export class BootPlane {
     return { mac, node, profile: this.deps.nodes.profileOf(node) };
   }
 
+  /** The machine behind `mac` as the database has it (`node` null or undefined: none); records nothing. */
+  subjectFor(mac: string, node: Node | null | undefined): Subject {
+    return node ? this.subjectOf(node, mac) : { mac, node: null, profile: null };
+  }
+
   /** The machine behind a MAC; an unknown MAC that asks for a boot file is recorded as discovered. */
   machine(mac: string): NodeSubject {
     return this.subjectOf(this.deps.nodes.findByMac(mac) ?? this.deps.nodes.recordDiscovered(mac), mac);

@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import type { Profile } from '../inventory/schema.js';
 import type { Node } from '../inventory/store.js';
 import { templateContext, type RenderSecrets, type TemplateContext } from './context.js';
-import { intentOf } from './decide.js';
+import { intentOf, localBootOf } from './decide.js';
 import type { FirmwareFamily } from './firmware.js';
 import { INSTALLERS, type InstallerFile } from './installers.js';
 import type { TemplateStore } from './templates.js';
@@ -40,7 +40,7 @@ export class BootRenderer {
       mac,
       arch,
       install: intentOf({ mac, node, profile }).kind === 'install',
-      localBoot: node.localBoot ?? profile?.localBoot ?? 'exit',
+      localBoot: localBootOf(node, profile),
       secrets,
     });
     if (profile?.cmdline) {

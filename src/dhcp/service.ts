@@ -2,7 +2,6 @@
 // (loaded from the database), the inventory's address book and the boot decision.
 // The server (server.ts) answers with it; explain previews with it.
 import type { BootPlan } from '../boot/decide.js';
-import type { Subject } from '../boot/decide.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db.js';
 import { localAddresses } from '../host.js';
@@ -25,8 +24,8 @@ export interface DhcpDeps {
   config: Config;
   db: Db;
   nodes: NodeStore;
-  /** The boot decision for a machine (the boot plane's). */
-  plan: (subject: Subject) => BootPlan;
+  /** The boot decision for the machine behind `mac` (the boot plane's); `node` as the address book has it. */
+  plan: (mac: string, node: Node | undefined) => BootPlan;
   log: Logger;
   /** Our IPv4 addresses; default: those of config.interface (tests pass their own). */
   addresses?: number[];
@@ -55,14 +54,12 @@ export function createDhcp(deps: DhcpDeps): Dhcp | null {
   const leases = new LeaseStore(deps.db);
   if (mode === 'pool') for (const s of net.subnets) if (s.range) leases.addRange(s.range[0], s.range[1]);
   const book = new AddressBook(nodes);
-  const subject = (mac: string, node: Node | undefined): Subject =>
-    node ? { mac, node, profile: nodes.profileOf(node) } : { mac, node: null, profile: null };
   const ctx: HandlerContext = {
     mode,
     net,
     leases,
     nodeByMac: (mac) => book.nodeByMac(mac),
-    plan: (mac, node) => deps.plan(subject(mac, node)),
+    plan: deps.plan,
     reservedByOther: (ip, nodeId) => book.reservedByOther(ip, nodeId),
     offerHoldMs: config.dhcp.offerSeconds * 1000,
     declineSeconds: config.dhcp.declineSeconds,

@@ -16,7 +16,7 @@ import type { KubeOps } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { PowerResult } from '../power/bmc.js';
 import { explainStall } from './diagnose.js';
-import { decide, evidenceOf, overdue, TIMEOUT_GROUPS, type Observation } from './machine.js';
+import { decide, overdue, TIMEOUT_GROUPS, type Observation } from './machine.js';
 import {
   drainForReimage,
   powerCycleNode,
@@ -156,14 +156,11 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
     const node = this.resolve(target);
     if (!node) return null; // deleted meanwhile, or a MAC not worth recording
     const ev = observationEvent(obs);
-    if (evidenceOf(obs) === null) {
-      this.deps.events.record(node.id, ev.type, ev.source, ev.data, at);
-      emits.push(() => this.safeEmit('observed', { node, obs, outcome: 'none' }));
-      return { outcome: 'none', state: node.state, transition: null };
-    }
     const d = decide(node, obs);
     const outcome: ObservationOutcome = d.move ? 'advanced' : d.outcome;
-    const data = { ...ev.data, outcome, ...(d.move ? {} : { note: d.note }) };
+    // No evidence: recorded as seen, with no verdict on the node.
+    const verdict = d.move ? { outcome } : outcome === 'none' ? {} : { outcome, note: d.note };
+    const data = { ...ev.data, ...verdict };
     const cause = this.deps.events.record(node.id, ev.type, ev.source, data, at).id;
     const transition = d.move ? this.write(node, d.to, d.reason, at, { cause }) : null;
     emits.push(() => this.safeEmit('observed', { node, obs, outcome }));

@@ -101,8 +101,11 @@ export function evidenceOf(obs: Observation): NodeState | null {
 
 export type Decision =
   | { move: true; to: NodeState; reason: string }
-  /** repeat: evidence for the current state; stale: for an earlier one; ignored: cannot apply here. */
-  | { move: false; outcome: 'repeat' | 'stale' | 'ignored'; note: string };
+  /**
+   * repeat: evidence for the current state; stale: for an earlier one; ignored: cannot apply here;
+   * none: no evidence at all (a DHCP exchange without a boot offer), recorded as it is.
+   */
+  | { move: false; outcome: 'repeat' | 'stale' | 'ignored' | 'none'; note: string };
 
 export interface MachineNode {
   state: NodeState;
@@ -127,7 +130,7 @@ export function failedStage(node: MachineNode): NodeState | null {
 export function decide(node: MachineNode, obs: Observation): Decision {
   const to = evidenceOf(obs);
   const from = node.state;
-  if (to === null) return { move: false, outcome: 'ignored', note: 'no evidence of progress' };
+  if (to === null) return { move: false, outcome: 'none', note: 'no evidence of progress' };
   if (from === 'discovered')
     return { move: false, outcome: 'ignored', note: 'discovered node: enrol it (give it a profile) first' };
 

@@ -16,6 +16,7 @@ import { startDhcpServer } from '../../src/dhcp/server.js';
 import { createDhcp } from '../../src/dhcp/service.js';
 import { EventLog } from '../../src/events.js';
 import { Inventory } from '../../src/inventory/index.js';
+import type { Node } from '../../src/inventory/store.js';
 import { Lifecycle } from '../../src/lifecycle/lifecycle.js';
 import { createLogger } from '../../src/log.js';
 import { MIGRATIONS } from '../../src/parts.js';
@@ -49,7 +50,8 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
     dir,
   );
   const settings = { base: 'http://127.0.0.1:8080', installedBoot: config.dhcp.installedBoot };
-  const plan = (s: Parameters<typeof bootPlan>[0]) => bootPlan(s, settings);
+  const plan = (mac: string, node: Node | undefined) =>
+    bootPlan({ mac, node: node ?? null, profile: node ? inventory.nodes.profileOf(node) : null }, settings);
   const dhcp = createDhcp({ config, db, nodes: inventory.nodes, plan, log, addresses: [0x7f000001] });
   const recorded: ExchangeRecord[] = [];
   const server = await startDhcpServer({
