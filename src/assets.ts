@@ -3,6 +3,7 @@
 // does: with backslashes (Windows-built loaders), with a leading '/', or with '..'
 // from a hostile client. Every name is normalised first, then the file's realpath
 // must stay under the root's realpath, so a symlink cannot lead outside it.
+import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 
@@ -41,8 +42,7 @@ export async function resolveAsset(root: string, raw: string): Promise<ResolvedA
   } catch {
     return { ok: false, reason: 'not-found' };
   }
-  if (!real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep))
-    return { ok: false, reason: 'outside-root' };
+  if (!contained(rootReal, real)) return { ok: false, reason: 'outside-root' };
   try {
     const st = await stat(real);
     if (!st.isFile()) return { ok: false, reason: 'not-a-file' };
@@ -50,4 +50,23 @@ export async function resolveAsset(root: string, raw: string): Promise<ResolvedA
   } catch {
     return { ok: false, reason: 'not-found' };
   }
+}
+
+/** The same answer as resolveAsset, synchronously: for `rackjoin check` and reloads, not for serving. */
+export function resolveAssetSync(root: string, raw: string): ResolvedAsset {
+  const name = normalizeRequestPath(raw);
+  if (!name.ok) return name;
+  try {
+    const rootReal = realpathSync(root);
+    const real = realpathSync(join(rootReal, name.path));
+    if (!contained(rootReal, real)) return { ok: false, reason: 'outside-root' };
+    const st = statSync(real);
+    return st.isFile() ? { ok: true, path: real, size: st.size } : { ok: false, reason: 'not-a-file' };
+  } catch {
+    return { ok: false, reason: 'not-found' };
+  }
+}
+
+function contained(rootReal: string, real: string): boolean {
+  return real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep);
 }

@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configPath, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startDaemon } from './serve.js';
+import { SiteCheckError } from './check/findings.js';
+import { runCheck } from './cli/check.js';
 import { ApiClientError } from './cli/client.js';
 import { explainMac, importDir, listNodes, showNode } from './cli/commands.js';
 import { reimageNode, watchNodes } from './cli/lifecycle.js';
@@ -13,6 +15,8 @@ import { InventoryFileError } from './inventory/files.js';
 const USAGE = `usage: rackjoin <command> [options]
 
   serve [--config FILE]       run the daemon (default config: ./rackjoin.yaml if present, else built-in defaults)
+  check [--config FILE]       validate the config, inventory, templates and assets without starting anything;
+                              exit 0 clean, 1 warnings, 2 errors
   nodes [--state S] [--label k=v]... [--json]
                               list nodes
   node ID [--json]            one node with its timeline (ID: name or any MAC)
@@ -32,9 +36,9 @@ const print = (s: string) => process.stdout.write(`${s}\n`);
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
   const file = configPath(values.config);
-  const { config } = loadConfig(file);
+  const { config, locate } = loadConfig(file);
   const log = createLogger({ level: config.log.level });
-  const daemon = await startDaemon(config, log);
+  const daemon = await startDaemon(config, log, { locate });
   log.info({ config: file ?? '(built-in defaults)' }, 'config');
   let stopping = false;
   const stop = (signal: string) => {
@@ -68,6 +72,10 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
       await serve(rest);
       return -1; // keep running
+    case 'check': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+      return runCheck(configPath(values.config), print);
+    }
     case 'nodes': {
       const { values } = parseArgs({
         args: rest,
@@ -148,7 +156,12 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`rackjoin: ${(err as Error).message}\n\n${USAGE}\n`);
       process.exitCode = 2;
-    } else if (err instanceof ConfigError || err instanceof InventoryError || err instanceof InventoryFileError) {
+    } else if (
+      err instanceof ConfigError ||
+      err instanceof InventoryError ||
+      err instanceof InventoryFileError ||
+      err instanceof SiteCheckError
+    ) {
       process.stderr.write(`rackjoin: ${(err as Error).message}\n`);
       process.exitCode = 2;
     } else if (err instanceof ApiClientError) {

@@ -3,7 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import { Ipv4, Strict, StringEnum } from './schema/common.js';
 import { formatProblems, validate } from './schema/validate.js';
 
@@ -111,10 +111,14 @@ export class ConfigError extends Error {
   }
 }
 
+/** Where a config key is written: `file:line` (its parent's line when the key is absent), or the label alone. */
+export type Locate = (path: (string | number)[]) => string;
+
 export interface LoadedConfig {
   config: Config;
   /** The file read, or null for embedded defaults. */
   file: string | null;
+  locate: Locate;
 }
 
 /** The config file `serve` reads: --config, else ./rackjoin.yaml when present, else none. */
@@ -125,28 +129,33 @@ export function configPath(explicit: string | undefined, cwd = process.cwd()): s
 }
 
 export function loadConfig(file: string | null, opts: { isRoot?: boolean; cwd?: string } = {}): LoadedConfig {
-  let raw: unknown = {};
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new ConfigError(file, `cannot read: ${(err as Error).message}`);
-    }
-    const doc = parseDocument(text, { prettyErrors: true });
-    if (doc.errors.length > 0) throw new ConfigError(file, `not valid YAML: ${doc.errors[0]!.message}`);
-    raw = doc.toJS() ?? {};
-    if (typeof raw !== 'object' || Array.isArray(raw))
-      throw new ConfigError(file, 'top level must be a mapping of keys');
+  if (!file) {
+    const label = '(defaults)';
+    return { config: buildConfig({}, label, opts, opts.cwd ?? process.cwd()), file, locate: () => label };
   }
-  return {
-    config: buildConfig(
-      raw as Record<string, unknown>,
-      file ?? '(defaults)',
-      opts,
-      file ? dirname(file) : (opts.cwd ?? process.cwd()),
-    ),
-    file,
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, `cannot read: ${(err as Error).message}`);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: true, lineCounter });
+  if (doc.errors.length > 0) throw new ConfigError(file, `not valid YAML: ${doc.errors[0]!.message}`);
+  const raw: unknown = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, 'top level must be a mapping of keys');
+  const locate = locator(file, doc, lineCounter);
+  return { config: buildConfig(raw as Record<string, unknown>, file, opts, dirname(file), locate), file, locate };
+}
+
+function locator(file: string, doc: Document, counter: LineCounter): Locate {
+  return (path) => {
+    // Walk up until a node exists: a missing key is reported at its parent.
+    for (let depth = path.length; depth > 0; depth--) {
+      const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) return `${file}:${counter.linePos(node.range[0]).line}`;
+    }
+    return file;
   };
 }
 
@@ -156,6 +165,7 @@ export function buildConfig(
   label: string,
   opts: { isRoot?: boolean },
   baseDir: string,
+  locate: Locate = () => label,
 ): Config {
   const isRoot = opts.isRoot ?? process.getuid?.() === 0;
   const input = structuredClone(raw) as Record<string, Record<string, unknown> | unknown>;
@@ -167,26 +177,14 @@ export function buildConfig(
   // DHCP needs port 67; without root the daemon still serves HTTP, so default to off.
   if (typeof dhcp === 'object' && dhcp && dhcp.mode === undefined) dhcp.mode = isRoot ? 'proxy' : 'off';
   const result = validate(ConfigSchema, input);
-  if (!result.ok) throw new ConfigError(label, formatProblems(result.problems));
+  if (!result.ok) {
+    const first = result.problems[0]!;
+    const where = locate(first.path);
+    throw new ConfigError(where, formatProblems(result.problems));
+  }
   const config = result.value;
   for (const key of ['dataDir', 'inventory', 'templates', 'assets'] as const)
     config[key] = resolve(baseDir, config[key]);
   if (config.kubernetes.kubeconfig) config.kubernetes.kubeconfig = resolve(baseDir, config.kubernetes.kubeconfig);
-  checkSemantics(config, label);
   return config;
-}
-
-function checkSemantics(config: Config, label: string): void {
-  const names = new Set<string>();
-  for (const t of config.api.tokens) {
-    if (names.has(t.name)) throw new ConfigError(label, `api.tokens: name "${t.name}" appears twice`);
-    names.add(t.name);
-  }
-  if (config.dhcp.mode === 'pool' && !config.dhcp.subnets.some((s) => s.range)) {
-    throw new ConfigError(label, 'dhcp.subnets: pool mode needs at least one subnet with a range');
-  }
-  config.dhcp.subnets.forEach((s, i) => {
-    const prefix = Number(s.cidr.split('/')[1]);
-    if (prefix > 32) throw new ConfigError(label, `dhcp.subnets[${i}].cidr: prefix length ${prefix} is over 32`);
-  });
 }

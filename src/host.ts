@@ -39,3 +39,22 @@ export function advertisedHost(config: Config, addrs = localAddresses(config.int
   const ip = advertisedAddress(config, addrs);
   return ip === null ? '127.0.0.1' : intToIp(ip);
 }
+
+/** The host's interfaces as the site check sees them (tests pass their own). */
+export interface HostView {
+  /** IPv4 addresses of interface `name`, up or not; null when there is no such interface. */
+  addressesOf(name: string): number[] | null;
+  /** Every non-loopback interface that has an IPv4 address. */
+  interfaces(): { name: string; addresses: number[] }[];
+}
+
+export const thisHost: HostView = {
+  addressesOf: (name) => native.interfaceAddresses(name)?.addresses ?? null,
+  interfaces: () =>
+    Object.entries(networkInterfaces())
+      .map(([name, addrs]) => ({
+        name,
+        addresses: (addrs ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => ipToInt(a.address)),
+      }))
+      .filter((i) => i.addresses.length > 0),
+};

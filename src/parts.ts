@@ -14,7 +14,9 @@ import { leaseHolderLookup, leaseMigrations } from './dhcp/leaseStore.js';
 import { createDhcp } from './dhcp/service.js';
 import { eventMigrations, EventLog } from './events.js';
 import { advertisedHost } from './host.js';
-import { Inventory } from './inventory/index.js';
+import { checkInventory } from './check/inventory.js';
+import { reservationRules } from './check/site.js';
+import { Inventory, type InventoryCheck } from './inventory/index.js';
 import { inventoryMigrations } from './inventory/migrations.js';
 import type { Node } from './inventory/store.js';
 import { KubeClient, type KubeOps } from './kube/client.js';
@@ -39,7 +41,22 @@ export function buildParts(config: Config, log: Logger): Parts {
   const db = openDatabase(config.dataDir, MIGRATIONS);
   try {
     const events = new EventLog(db);
-    const inventory = new Inventory(db, events, config.inventory, log.child({ mod: 'inventory' }));
+    const endpoint: Endpoint = {
+      advertise: advertisedHost(config),
+      httpPort: config.http.port,
+      tftpPort: config.tftp.port,
+    };
+    const renderer = new BootRenderer(config, new TemplateStore(config.templates), endpoint);
+    const rules = reservationRules(config);
+    const check: InventoryCheck = (sources, store) =>
+      checkInventory(sources, {
+        rules,
+        renderer,
+        assets: config.assets,
+        kubernetes: config.kubernetes,
+        otherProfiles: () => store.listProfiles().map((p) => p.profile.name),
+      });
+    const inventory = new Inventory(db, events, config.inventory, log.child({ mod: 'inventory' }), check);
     const nodes = inventory.nodes;
     const tokens = loadApiTokens(config, log);
     const kubeLog = log.child({ mod: 'kube' });
@@ -57,18 +74,13 @@ export function buildParts(config: Config, log: Logger): Parts {
     });
     const metrics = new Metrics(nodes);
     metrics.follow(lifecycle);
-    const endpoint: Endpoint = {
-      advertise: advertisedHost(config),
-      httpPort: config.http.port,
-      tftpPort: config.tftp.port,
-    };
     const clients = new ClientDirectory(nodes, leaseHolderLookup(db));
     clients.follow(lifecycle);
     const plane = new BootPlane({
       nodes,
       lifecycle,
       clients,
-      renderer: new BootRenderer(config, new TemplateStore(config.templates), endpoint),
+      renderer,
       endpoint,
       installedBoot: config.dhcp.installedBoot,
       joinTokenFor: (node) => joinTokens.joinTokenFor(node),
@@ -91,6 +103,7 @@ export function buildParts(config: Config, log: Logger): Parts {
       clients,
       plane,
       dhcp,
+      rules,
     };
   } catch (err) {
     closeDatabase(db);

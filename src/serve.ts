@@ -3,11 +3,14 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './api/app.js';
 import { resolveAsset } from './assets.js';
-import type { Config } from './config.js';
+import { errorsOf, SiteCheckError, warningsOf } from './check/findings.js';
+import { checkSite } from './check/site.js';
+import type { Config, Locate } from './config.js';
 import { closeDatabase } from './db.js';
 import { startDhcpServer, type DhcpServer } from './dhcp/server.js';
 import type { Node } from './inventory/store.js';
 import { followCluster } from './lifecycle/cluster.js';
+import { thisHost, type HostView } from './host.js';
 import type { FileRole } from './lifecycle/machine.js';
 import { startTimeoutSweeper } from './lifecycle/sweeper.js';
 import type { Logger } from './log.js';
@@ -23,7 +26,14 @@ export interface Daemon {
 
 type Closer = () => unknown;
 
-export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+export interface StartOptions {
+  /** Where config keys are written, for the site check's messages. */
+  locate?: Locate;
+  host?: HostView;
+}
+
+export async function startDaemon(given: Config, log: Logger, opts: StartOptions = {}): Promise<Daemon> {
+  const config = checkedConfig(given, log, opts);
   const parts = buildParts(config, log);
   const closers: Closer[] = [() => closeDatabase(parts.db)];
   const closeAll = async () => {
@@ -68,6 +78,20 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * The site check before anything is opened: an error refuses the start with the
+ * database untouched; warnings are logged. A first run without `interface:` gets
+ * the one candidate interface the check found, named in the log.
+ */
+function checkedConfig(config: Config, log: Logger, opts: StartOptions): Config {
+  const site = checkSite(config, opts.locate ?? (() => '(config)'), opts.host ?? thisHost);
+  if (errorsOf(site.findings).length > 0) throw new SiteCheckError(site.findings, 'start');
+  for (const w of warningsOf(site.findings)) log.warn({ where: w.where }, w.message);
+  if (config.interface || !site.servedInterface) return config;
+  log.info({ interface: site.servedInterface }, 'no interface: configured; DHCP serves the only candidate');
+  return { ...config, interface: site.servedInterface };
 }
 
 async function startDhcp(parts: Parts): Promise<DhcpServer> {

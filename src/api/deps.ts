@@ -1,5 +1,6 @@
 // What the HTTP API uses of the daemon's parts (parts.ts builds them).
 import type { BootPlane } from '../boot/plane.js';
+import type { ReservationRules } from '../check/addresses.js';
 import type { Endpoint } from '../boot/urls.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db.js';
@@ -28,4 +29,6 @@ export interface ApiDeps {
   plane: BootPlane;
   /** The DHCP decider; null when dhcp.mode is off. */
   dhcp: Dhcp | null;
+  /** Which addresses a node may have reserved (refused at reload and at the API alike). */
+  rules: ReservationRules;
 }

@@ -2,6 +2,7 @@
 // (or 500) code, and every domain error maps to its status here and nowhere else.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { TemplateError } from '../boot/templates.js';
+import { SiteCheckError } from '../check/findings.js';
 import { ConfigError } from '../config.js';
 import { InventoryFileError } from '../inventory/files.js';
 import { InventoryError } from '../inventory/store.js';
@@ -25,7 +26,8 @@ function domainError(err: Error): { status: number; error: string } | null {
   if (err instanceof ApiError) return { status: err.statusCode, error: err.code };
   if (err instanceof InventoryError) return { status: INVENTORY_STATUS[err.code], error: err.code };
   if (err instanceof ReimageError) return { status: REIMAGE_STATUS[err.code], error: err.code };
-  if (err instanceof InventoryFileError || err instanceof ConfigError) return { status: 400, error: 'invalid' };
+  if (err instanceof InventoryFileError || err instanceof ConfigError || err instanceof SiteCheckError)
+    return { status: 400, error: 'invalid' };
   return null;
 }
 

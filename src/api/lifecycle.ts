@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { EventLog, NodeEvent } from '../events.js';
 import { NODE_STATES } from '../inventory/states.js';
+import type { Inventory } from '../inventory/index.js';
 import type { NodeStore } from '../inventory/store.js';
 import type { Lifecycle, Transition } from '../lifecycle/lifecycle.js';
 import { StringEnum } from '../schema/common.js';
@@ -54,10 +55,16 @@ export interface LifecycleRouteDeps {
   nodes: NodeStore;
   events: Pick<EventLog, 'since'>;
   lifecycle: Lifecycle;
+  inventory: Pick<Inventory, 'warningsFor'>;
 }
 
-export function lifecycleRoutes({ nodes, events, lifecycle }: LifecycleRouteDeps): FastifyPluginAsyncTypebox {
-  const nodeView = nodeViews(nodes);
+export function lifecycleRoutes({
+  nodes,
+  events,
+  lifecycle,
+  inventory,
+}: LifecycleRouteDeps): FastifyPluginAsyncTypebox {
+  const nodeView = nodeViews(nodes, inventory);
   return async (app) => {
     app.post(
       '/nodes/:id/reimage',

@@ -1,7 +1,9 @@
 // /api/v1/nodes: the inventory as operators see and change it.
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { ReservationRules } from '../check/addresses.js';
 import type { EventLog } from '../events.js';
+import type { Inventory } from '../inventory/index.js';
 import { NodePatchSchema, NodeSpecSchema } from '../inventory/schema.js';
 import { NODE_STATES } from '../inventory/states.js';
 import type { NodeStore } from '../inventory/store.js';
@@ -51,10 +53,17 @@ export interface NodeRouteDeps {
   nodes: NodeStore;
   lifecycle: Pick<Lifecycle, 'edit'>;
   events: Pick<EventLog, 'list'>;
+  inventory: Pick<Inventory, 'warningsFor'>;
+  rules: ReservationRules;
 }
 
-export function nodeRoutes({ nodes, lifecycle, events }: NodeRouteDeps): FastifyPluginAsyncTypebox {
-  const nodeView = nodeViews(nodes);
+export function nodeRoutes({ nodes, lifecycle, events, inventory, rules }: NodeRouteDeps): FastifyPluginAsyncTypebox {
+  const nodeView = nodeViews(nodes, inventory);
+  // The same address rules as an inventory reload (src/check/addresses.ts).
+  const checkIp = (name: string, ip: string | null | undefined) => {
+    const problem = ip ? rules.problem(ip) : null;
+    if (problem) throw new ApiError(400, 'invalid', `node ${name}: ip ${problem}`);
+  };
   return async (app) => {
     app.get(
       '/nodes',
@@ -91,6 +100,7 @@ export function nodeRoutes({ nodes, lifecycle, events }: NodeRouteDeps): Fastify
         },
       },
       async (req, reply) => {
+        checkIp(req.body.name, req.body.ip);
         const node = nodes.create(req.body);
         req.log.info({ node: node.name, macs: node.macs }, 'node created');
         return reply.code(201).send(nodeView(node));
@@ -123,6 +133,7 @@ export function nodeRoutes({ nodes, lifecycle, events }: NodeRouteDeps): Fastify
         },
       },
       async (req) => {
+        checkIp(nodes.mustGet(req.params.id).name, req.body.ip);
         const node = lifecycle.edit(req.params.id, req.body, operatorOf(req));
         req.log.info({ node: node.name, fields: Object.keys(req.body) }, 'node updated');
         return nodeView(node);

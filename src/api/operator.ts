@@ -16,7 +16,7 @@ import { bearer, errorResponses } from './schemas.js';
 const API_PREFIX = '/api/v1';
 
 export function operatorApi(parts: ApiDeps): FastifyPluginAsyncTypebox {
-  const { nodes, events, lifecycle, inventory, db, metrics, config, plane, dhcp, endpoint } = parts;
+  const { nodes, events, lifecycle, inventory, db, metrics, config, plane, dhcp, endpoint, rules } = parts;
   return async (op) => {
     op.addHook('onRequest', requireToken(parts.tokens));
     op.addHook('onRoute', (route) => {
@@ -24,9 +24,9 @@ export function operatorApi(parts: ApiDeps): FastifyPluginAsyncTypebox {
       const response = { ...errorResponses(401, 403), ...(schema.response as object | undefined) };
       route.schema = { ...schema, security: bearer, response };
     });
-    await op.register(nodeRoutes({ nodes, lifecycle, events }), { prefix: API_PREFIX });
+    await op.register(nodeRoutes({ nodes, lifecycle, events, inventory, rules }), { prefix: API_PREFIX });
     await op.register(inventoryRoutes(inventory), { prefix: API_PREFIX });
-    await op.register(lifecycleRoutes({ nodes, events, lifecycle }), { prefix: API_PREFIX });
+    await op.register(lifecycleRoutes({ nodes, events, lifecycle, inventory }), { prefix: API_PREFIX });
     await op.register(explainRoutes({ config, nodes, plane, dhcp, endpoint }), { prefix: API_PREFIX });
     await op.register(leaseRoutes(db, nodes), { prefix: API_PREFIX });
     await op.register(metricsRoute(metrics));

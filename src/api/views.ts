@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { BmcSchema, LOCAL_BOOT } from '../inventory/schema.js';
 import { NODE_STATES } from '../inventory/states.js';
 import { intentOf } from '../boot/decide.js';
+import type { Inventory } from '../inventory/index.js';
 import type { Node, NodeStore } from '../inventory/store.js';
 import { Labels, StringEnum } from '../schema/common.js';
 
@@ -37,6 +38,8 @@ export const NodeView = Type.Object(
       }),
       reason: Type.String(),
     }),
+    /** What the site check warns about this node or its profile (a kernel missing from assets/, ...). */
+    warnings: Type.Array(Type.String()),
     createdAt: Iso,
     updatedAt: Iso,
   },
@@ -58,14 +61,17 @@ export function stageDurations(n: Pick<Node, 'stages' | 'state'>, now = Date.now
 }
 
 /** The view of each node, with what the boot decision gives it now. */
-export function nodeViews(nodes: Pick<NodeStore, 'profileOf'>): (n: Node) => NodeViewT {
+export function nodeViews(
+  nodes: Pick<NodeStore, 'profileOf'>,
+  inventory: Pick<Inventory, 'warningsFor'>,
+): (n: Node) => NodeViewT {
   return (n) => {
     const intent = intentOf({ mac: n.macs[0] ?? '', node: n, profile: nodes.profileOf(n) });
-    return nodeView(n, { intent: intent.kind, reason: intent.reason });
+    return nodeView(n, { intent: intent.kind, reason: intent.reason }, inventory.warningsFor(n));
   };
 }
 
-function nodeView(n: Node, boot: NodeViewT['boot']): NodeViewT {
+function nodeView(n: Node, boot: NodeViewT['boot'], warnings: string[]): NodeViewT {
   return {
     name: n.name,
     macs: n.macs,
@@ -83,6 +89,7 @@ function nodeView(n: Node, boot: NodeViewT['boot']): NodeViewT {
     durations: stageDurations(n),
     netboot: n.netboot,
     boot,
+    warnings,
     createdAt: iso(n.createdAt),
     updatedAt: iso(n.updatedAt),
   };

@@ -20,6 +20,8 @@ export interface InstallerKind {
   files: readonly InstallerFile[];
   /** The built-in template family when a profile names none (`<family>.<file>.hbs`). */
   family: string | null;
+  /** The template-context URL (`urls.<entry>`) the kernel command line must carry to reach the config. */
+  entry: 'seed' | 'kickstart' | 'preseed' | null;
 }
 
 export const INSTALLERS: Record<Profile['installer'], InstallerKind> = {
@@ -27,10 +29,11 @@ export const INSTALLERS: Record<Profile['installer'], InstallerKind> = {
     main: 'user-data',
     files: ['user-data', 'meta-data', 'network-config', 'vendor-data'],
     family: 'ubuntu-autoinstall',
+    entry: 'seed',
   },
-  kickstart: { main: 'kickstart', files: ['kickstart'], family: 'rocky-kickstart' },
-  preseed: { main: 'preseed', files: ['preseed'], family: 'debian-preseed' },
-  none: { main: null, files: [], family: null },
+  kickstart: { main: 'kickstart', files: ['kickstart'], family: 'rocky-kickstart', entry: 'kickstart' },
+  preseed: { main: 'preseed', files: ['preseed'], family: 'debian-preseed', entry: 'preseed' },
+  none: { main: null, files: [], family: null, entry: null },
 };
 
 export function isInstallerFile(name: string): name is InstallerFile {

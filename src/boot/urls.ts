@@ -40,7 +40,8 @@ export function nodeScriptUrl(base: string, mac: string): string {
   return base + ROUTES.nodeScript.replace(':mac', macHyphen(mac));
 }
 
-const isUrl = (p: string) => /^https?:\/\//i.test(p);
+/** An http(s) URL, which boot files may name instead of a path under assets/. */
+export const isUrl = (p: string) => /^https?:\/\//i.test(p);
 
 /** A path under assets/ (or an absolute http(s) URL, kept as it is). */
 export function assetPath(path: string): string {

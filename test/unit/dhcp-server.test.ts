@@ -38,7 +38,7 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
   const log = createLogger({ level: 'silent' });
   const db = openDatabase(join(dir, 'data'), MIGRATIONS);
   const events = new EventLog(db);
-  const inventory = new Inventory(db, events, join(dir, 'inv'), log);
+  const inventory = new Inventory(db, events, join(dir, 'inv'), log, () => []);
   inventory.reload();
   const timeouts = { pxe: 600, install: 3600, join: 900 };
   const lifecycle = new Lifecycle({ db, nodes: inventory.nodes, events, timeouts, log });

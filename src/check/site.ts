@@ -1,0 +1,42 @@
+// The whole site check: the config's meaning, then the inventory files against it
+// (addresses, profiles, templates, assets). `rackjoin check` prints it; `serve`
+// runs it before it opens the database, so an error refuses the start with
+// nothing written; each reload runs the inventory half (inventory/index.ts).
+import { BootRenderer } from '../boot/render.js';
+import { TemplateStore } from '../boot/templates.js';
+import type { Config, Locate } from '../config.js';
+import { advertisedHost, localAddresses, type HostView } from '../host.js';
+import { InventoryFileError, readInventoryDir, type InventorySource } from '../inventory/files.js';
+import { ourAddresses, ReservationRules } from './addresses.js';
+import { checkConfig } from './config.js';
+import { error, type Finding } from './findings.js';
+import { checkInventory } from './inventory.js';
+
+export interface SiteCheck {
+  findings: Finding[];
+  /** The interface DHCP is to serve (see checkConfig); null with DHCP off or when refused. */
+  servedInterface: string | null;
+}
+
+/** Everything `rackjoin check` checks. Reads files only: no database, no sockets. */
+export function checkSite(config: Config, locate: Locate, host: HostView): SiteCheck {
+  const { findings, servedInterface, usable } = checkConfig(config, locate, host);
+  const served = servedInterface && !config.interface ? { ...usable, interface: servedInterface } : usable;
+  let sources: InventorySource[] = [];
+  try {
+    sources = readInventoryDir(config.inventory);
+  } catch (err) {
+    if (!(err instanceof InventoryFileError)) throw err;
+    const where = err.line ? `${err.file}:${err.line}` : err.file;
+    findings.push(error(where, err.message.slice(err.message.indexOf(': ') + 2)));
+  }
+  const endpoint = { advertise: advertisedHost(served), httpPort: config.http.port, tftpPort: config.tftp.port };
+  const renderer = new BootRenderer(served, new TemplateStore(config.templates), endpoint);
+  const deps = { rules: reservationRules(served), renderer, assets: config.assets, kubernetes: config.kubernetes };
+  findings.push(...checkInventory(sources, { ...deps, otherProfiles: () => [] }));
+  return { findings, servedInterface };
+}
+
+export function reservationRules(config: Config): ReservationRules {
+  return new ReservationRules(config, ourAddresses(config, localAddresses(config.interface)));
+}
