@@ -22,6 +22,7 @@ import { previewDiscover, type PreviewOrigin } from './dhcp/modes.js';
 import { MESSAGE_TYPES } from './dhcp/options.js';
 import type { Dhcp } from './dhcp/service.js';
 import { inCidr, intToIp, ipToInt } from './ip.js';
+import type { Inventory } from './inventory/index.js';
 import type { NodeState } from './inventory/states.js';
 import type { NodeStore } from './inventory/store.js';
 
@@ -47,6 +48,8 @@ export interface Explanation {
   arch: FirmwareName;
   dhcpMode: string;
   stages: ExplainStage[];
+  /** The site check's warnings about this node or its profile (a kernel missing from assets/, ...). */
+  warnings: string[];
 }
 
 export interface ExplainDeps {
@@ -56,6 +59,7 @@ export interface ExplainDeps {
   /** The DHCP decider; null when dhcp.mode is off. */
   dhcp: Dhcp | null;
   endpoint: Endpoint;
+  inventory: Pick<Inventory, 'warningsFor'>;
 }
 
 /** What explain renders with: the node's real token and the join token never appear. */
@@ -77,6 +81,7 @@ export function explain(deps: ExplainDeps, mac: string, arch: FirmwareName): Exp
     arch,
     dhcpMode: deps.config.dhcp.mode,
     stages,
+    warnings: found ? deps.inventory.warningsFor(found) : [],
   };
   const first = dhcpStage(deps, subject, fp);
   stages.push(first.stage);

@@ -64,7 +64,7 @@ export async function registerRoutes(app: FastifyInstance, parts: ApiDeps): Prom
 
   await app.register(async (nodeFacing) => {
     await nodeFacing.register(bootRoutes({ plane, lifecycle, assets: config.assets }));
-    await nodeFacing.register(callbackRoute({ nodes, lifecycle, metrics }));
+    await nodeFacing.register(callbackRoute({ nodes, plane, lifecycle, metrics }));
   });
   await app.register(operatorApi(parts));
 }

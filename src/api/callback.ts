@@ -2,6 +2,7 @@
 // Node-facing: the node's token in the path is the credential.
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { BootPlane } from '../boot/plane.js';
 import { ROUTES } from '../boot/urls.js';
 import { NODE_STATES } from '../inventory/states.js';
 import type { NodeStore } from '../inventory/store.js';
@@ -16,11 +17,12 @@ const OUTCOMES = ['advanced', 'repeat', 'stale', 'ignored', 'none'] as const;
 
 export interface CallbackDeps {
   nodes: Pick<NodeStore, 'findByToken'>;
+  plane: Pick<BootPlane, 'tokenRefused'>;
   lifecycle: Pick<Lifecycle, 'observe'>;
   metrics: Pick<Metrics, 'callbackRefused'>;
 }
 
-export function callbackRoute({ nodes, lifecycle, metrics }: CallbackDeps): FastifyPluginAsyncTypebox {
+export function callbackRoute({ nodes, plane, lifecycle, metrics }: CallbackDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
       ROUTES.callback,
@@ -44,6 +46,7 @@ export function callbackRoute({ nodes, lifecycle, metrics }: CallbackDeps): Fast
         const node = nodes.findByToken(req.params.token);
         if (!node) {
           metrics.callbackRefused(stage);
+          plane.tokenRefused(`callback "${stage}"`, req.ip);
           req.log.warn({ client: req.ip, stage }, 'callback with an unknown node token refused');
           throw new ApiError(
             404,

@@ -26,6 +26,7 @@ const Explanation = Type.Object({
   arch: Type.String(),
   dhcpMode: Type.String(),
   stages: Type.Array(Stage),
+  warnings: Type.Array(Type.String()),
 });
 
 export function explainRoutes(deps: ExplainDeps): FastifyPluginAsyncTypebox {

@@ -27,7 +27,7 @@ export function operatorApi(parts: ApiDeps): FastifyPluginAsyncTypebox {
     await op.register(nodeRoutes({ nodes, lifecycle, events, inventory, rules }), { prefix: API_PREFIX });
     await op.register(inventoryRoutes(inventory), { prefix: API_PREFIX });
     await op.register(lifecycleRoutes({ nodes, events, lifecycle, inventory }), { prefix: API_PREFIX });
-    await op.register(explainRoutes({ config, nodes, plane, dhcp, endpoint }), { prefix: API_PREFIX });
+    await op.register(explainRoutes({ config, nodes, plane, dhcp, endpoint, inventory }), { prefix: API_PREFIX });
     await op.register(leaseRoutes(db, nodes), { prefix: API_PREFIX });
     await op.register(metricsRoute(metrics));
   };

@@ -6,17 +6,34 @@
 import type { InstalledBoot } from '../config.js';
 import type { NodeStore, Node } from '../inventory/store.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
-import type { FileRole } from '../lifecycle/machine.js';
+import type { Failure, FileRole } from '../lifecycle/machine.js';
 import type { ClientDirectory } from './clients.js';
 import type { RenderSecrets, TemplateContext } from './context.js';
 import { bootPlan, type BootPlan, type NodeSubject, type Subject } from './decide.js';
 import { familyOf, LOADER_CONFIG_FIRMWARE, NAMED_FIRMWARE, type Fingerprint } from './firmware.js';
 import type { InstallerFile } from './installers.js';
 import type { BootRenderer, LoaderKind, Rendered } from './render.js';
+import { TemplateError } from './templates.js';
 import { baseUrl, tftpConfigName, type Endpoint } from './urls.js';
 
-/** A boot file's answer: rendered content, or why nothing is served. */
-export type BootAnswer = { ok: true; rendered: Rendered; reason: string } | { ok: false; reason: string };
+/**
+ * A boot file's answer: rendered content, or why nothing is served. `error`: the
+ * template failed to render (the operator's to fix; the live paths put it on the
+ * node's timeline, explain shows it).
+ */
+export type BootAnswer =
+  { ok: true; rendered: Rendered; reason: string } | { ok: false; reason: string; error?: TemplateError };
+
+/** Render, turning a template error into the answer that says so. */
+function rendering(render: () => Rendered | null, reason: string, missing = 'no template'): BootAnswer {
+  try {
+    const rendered = render();
+    return rendered ? { ok: true, rendered, reason } : { ok: false, reason: missing };
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    return { ok: false, reason: err.message, error: err };
+  }
+}
 
 export interface BootPlaneDeps {
   nodes: NodeStore;
@@ -85,8 +102,7 @@ export class BootPlane {
   loaderConfig(subject: NodeSubject, kind: LoaderKind, fw: Fingerprint, s: RenderSecrets): BootAnswer {
     const answer = this.plan(subject).loaderConfig();
     if (!answer.serve) return { ok: false, reason: answer.reason };
-    const rendered = this.deps.renderer.loaderConfig(kind, this.context(subject, fw, s));
-    return { ok: true, rendered, reason: answer.reason };
+    return rendering(() => this.deps.renderer.loaderConfig(kind, this.context(subject, fw, s)), answer.reason);
   }
 
   /** An installer file for `subject`, rendered with `secrets`. The live route and explain both come here. */
@@ -94,9 +110,9 @@ export class BootPlane {
     const answer = this.plan(subject).installerFile(file);
     if (!answer.serve) return { ok: false, reason: answer.reason };
     // Installer files do not depend on the firmware.
-    const ctx = this.context(subject, NAMED_FIRMWARE.bios, secrets);
-    const rendered = this.deps.renderer.installerFile(answer.file, ctx);
-    return rendered ? { ok: true, rendered, reason: answer.reason } : { ok: false, reason: `no template for ${file}` };
+    const render = () =>
+      this.deps.renderer.installerFile(answer.file, this.context(subject, NAMED_FIRMWARE.bios, secrets));
+    return rendering(render, answer.reason, `no template for ${file}`);
   }
 
   /** The installer file `file` for the node holding `token` (the node-facing route). */
@@ -126,9 +142,33 @@ export class BootPlane {
     const subject = this.machine(name.mac);
     const fw = LOADER_CONFIG_FIRMWARE[name.loader];
     const answer = this.loaderConfig(subject, name.loader, fw, this.loaderSecrets(subject.node));
-    if (!answer.ok) return null;
+    if (!answer.ok) {
+      if (answer.error) this.renderFailed(subject.node, 'tftp', path, answer.error, client);
+      return null;
+    }
     const { content, template } = answer.rendered;
     return { content: Buffer.from(content), template, node: subject.node };
+  }
+
+  /** A boot or installer file `node` asked for failed to render: on its timeline, with template and line. */
+  renderFailed(node: Node, via: Failure['via'], file: string, err: TemplateError, client: string): void {
+    const template = { name: err.template, line: err.line };
+    this.failed({ what: 'render', via, file, detail: err.message, template }, client, node);
+  }
+
+  /**
+   * Something went wrong serving a file: on the timeline of `node`, or of whoever
+   * the client address says it is. Unattributed failures are only logged by the caller.
+   */
+  failed(failure: Failure, client: string, node?: Node): void {
+    const who = node ?? this.deps.clients.nodeFor(client);
+    if (who) this.deps.lifecycle.observe(who, { kind: 'failure', failure, client });
+  }
+
+  /** A request with a node token nobody holds, on the timeline of the node at that address (the token is not kept). */
+  tokenRefused(what: string, client: string): void {
+    const detail = 'refused: no node holds this token (a config rendered before a reimage?)';
+    this.failed({ what: 'token', via: 'http', file: what, detail }, client);
   }
 
   /**

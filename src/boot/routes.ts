@@ -33,6 +33,13 @@ declare module 'fastify' {
   }
 }
 
+const requestPath = (url: string) => url.split('?')[0]!.replace(/^\/+/, '');
+
+/** A path a client sent, fit for a timeline: bounded, control characters escaped. */
+export function untrustedPath(path: string): string {
+  return JSON.stringify(path.slice(0, 256)).slice(1, -1);
+}
+
 /** Bytes a response carried (206: the range), from the header the reply set. */
 function sentBytes(reply: FastifyReply): number {
   return Number(reply.getHeader('content-length') ?? 0);
@@ -56,7 +63,7 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
       if (!served || reply.statusCode >= 400) return;
       plane.served({
         via: 'http',
-        file: req.url.split('?')[0]!.replace(/^\/+/, ''),
+        file: requestPath(req.url),
         bytes: sentBytes(reply),
         durationMs: reply.elapsedTime,
         client: req.ip,
@@ -92,6 +99,10 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
         req.served = { node: subject.node, role: 'boot-config' };
         const firmware = ipxeFirmware(req.query.platform, req.query.arch);
         const answer = plane.loaderConfig(subject, 'ipxe', firmware, plane.loaderSecrets(subject.node));
+        if (!answer.ok && answer.error) {
+          plane.renderFailed(subject.node, 'http', requestPath(req.url), answer.error, req.ip);
+          return reply.code(500).type(TEXT).send(`rackjoin: ${answer.reason}\n`);
+        }
         if (!answer.ok) return reply.code(404).type(TEXT).send(`${answer.reason}\n`);
         return reply.type(TEXT).send(answer.rendered.content);
       },
@@ -110,6 +121,8 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
         const found = await resolveAsset(assets, req.params['*']);
         if (!found.ok) {
           const status = found.reason === 'not-found' || found.reason === 'not-a-file' ? 404 : 403;
+          const detail = `not served from assets/ (${found.reason}): HTTP ${status}`;
+          plane.failed({ what: 'missing', via: 'http', file: untrustedPath(req.params['*']), detail }, req.ip);
           return reply.code(status).type(TEXT).send(`${found.reason}\n`);
         }
         req.served = { asset: req.params['*'] };
@@ -132,6 +145,11 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
         const refuse = () => reply.code(404).type(TEXT).send('not found\n');
         if (!isInstallerFile(file)) return refuse();
         const answer = await plane.installerFileFor(token, file);
+        if (!answer.ok && !answer.node) plane.tokenRefused(`installer file ${file}`, req.ip);
+        if (!answer.ok && answer.error) {
+          plane.renderFailed(answer.node!, 'http', file, answer.error, req.ip);
+          return reply.code(500).type(TEXT).send(`rackjoin: installer config ${file} failed to render\n`);
+        }
         if (!answer.ok) {
           req.log.info({ node: answer.node?.name, file, reason: answer.reason }, 'installer file refused');
           return refuse();

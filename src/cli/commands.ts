@@ -53,6 +53,7 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
       `IP:       ${node.ip ?? '-'}`,
       `Labels:   ${labels}`,
       `Netboot:  ${netbootLine(node)}`,
+      ...node.warnings.map((w, i) => `${i === 0 ? 'Warnings: ' : '          '}${w}`),
       `Source:   ${node.source}${node.sourceFile ? ` (${node.sourceFile})` : ''}`,
       `Stages:   ${
         Object.entries(node.stages)
@@ -137,5 +138,6 @@ export async function explainMac(id: string, opts: { arch?: string; json: boolea
     if (s.template) print(`   template: ${s.template}`);
     if (s.content) print(s.content.trimEnd().replace(/^/gm, '   | '));
   });
+  for (const w of e.warnings) print(`\n${w}`);
   print('\n(secrets masked: [node-token], [join-token])');
 }

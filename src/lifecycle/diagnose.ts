@@ -1,8 +1,11 @@
 // Why a node is stuck, in one sentence an operator can act on: the last thing the
-// node was seen doing, and what usually breaks right after it. Reads the node's
-// own timeline, so it works the same after a daemon restart.
+// node was seen doing, then what went wrong after it when the timeline knows (a
+// template that failed to render, a missing file, a DHCP request dropped), else
+// what usually breaks right after it. Reads the node's own timeline, so it works
+// the same after a daemon restart.
 import type { NodeEvent } from '../events.js';
 import type { NodeState } from '../inventory/states.js';
+import { FAILURES } from './machine.js';
 
 const clock = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)}Z`;
 const base = (file: string) => file.replace(/^.*[/\\]/, '') || file;
@@ -26,6 +29,29 @@ function seen(e: NodeEvent): Seen | null {
   if (e.type === 'installer.config') return { what: `installer fetched ${base(String(d.file))}`, at: e.ts, event: e };
   if (e.type === 'callback') return { what: `called back "${String(d.stage)}"`, at: e.ts, event: e };
   if (e.type === 'kube.ready') return { what: 'Node Ready in Kubernetes', at: e.ts, event: e };
+  return null;
+}
+
+/** A failure the node met, in words; null for events that are not failures. */
+function failure(e: NodeEvent): string | null {
+  const d = e.data;
+  const file = String(d.file ?? '');
+  switch (e.type) {
+    case FAILURES.render:
+      return `${file} failed to render: ${String(d.detail)}`;
+    case FAILURES.missing:
+      return `it asked for ${file}, ${String(d.detail)}: put the file under assets/ or fix the profile's path`;
+    case FAILURES.tftp:
+      return `TFTP ended ${file} with an error: ${String(d.detail)}`;
+    case FAILURES.token:
+      return `${file} was ${String(d.detail)}`;
+  }
+  if (e.type.startsWith('dhcp.') && (d.dropped || d.withheld)) {
+    const why = d.dropped
+      ? String(d.dropped)
+      : `reply withheld (${String((d.withheld as { reason?: string }).reason)})`;
+    return `its DHCP ${String(d.received)} was not answered: ${why}${d.reason ? ` (${String(d.reason)})` : ''}`;
+  }
   return null;
 }
 
@@ -85,6 +111,12 @@ export function explainStall(state: NodeState, seconds: number, events: NodeEven
     [...observed].reverse().find((s) => s.event.type === 'tftp.sent' || s.event.type === 'http.sent') ?? null;
   const anchor = state === 'booting' && lastFile ? lastFile : last;
   const head = `${state} for over ${seconds} s`;
+  // What the timeline says went wrong after the last progress beats what usually does.
+  const met = [...events].reverse().find((e) => (!last || e.ts >= last.at) && failure(e) !== null);
+  if (met) {
+    const then = `${failure(met)} (${clock(met.ts)})`;
+    return last ? `${head}: ${last.what} at ${clock(last.at)}, then ${then}` : `${head}: ${then}`;
+  }
   const cause = likelyCause(state, last, lastFile);
   return anchor ? `${head}: ${anchor.what} at ${clock(anchor.at)}, ${cause}` : `${head}: ${cause}`;
 }

@@ -16,7 +16,7 @@ import type { KubeOps } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { PowerResult } from '../power/bmc.js';
 import { explainStall } from './diagnose.js';
-import { decide, overdue, TIMEOUT_GROUPS, type Observation } from './machine.js';
+import { decide, FAILURES, overdue, TIMEOUT_GROUPS, type Observation } from './machine.js';
 import {
   drainForReimage,
   powerCycleNode,
@@ -100,6 +100,12 @@ function observationEvent(obs: Observation): { type: string; source: string; dat
     }
     case 'node-ready':
       return { type: 'kube.ready', source: 'kubernetes', data: { kubeNode: obs.kubeNode } };
+    case 'failure': {
+      const { what, via, file, detail, template } = obs.failure;
+      const where = template ? { template: template.name, line: template.line } : {};
+      const data = { file, detail: detail.slice(0, MAX_MESSAGE), ...where, client: obs.client };
+      return { type: FAILURES[what], source: via, data };
+    }
   }
 }
 

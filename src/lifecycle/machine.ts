@@ -65,6 +65,31 @@ export interface DhcpExchange {
   data: Record<string, unknown>;
 }
 
+/**
+ * What went wrong serving a node, as the node met it: a boot or installer file that
+ * failed to render, a file not in assets/, a node token nobody holds, an error a
+ * TFTP transfer ended with. No evidence of progress, but the stall diagnosis reads
+ * these first (diagnose.ts): they say why the next step never came.
+ */
+export const FAILURES = {
+  render: 'render.failed',
+  missing: 'file.missing',
+  token: 'token.refused',
+  tftp: 'tftp.error',
+} as const;
+export type FailureKind = keyof typeof FAILURES;
+
+export interface Failure {
+  what: FailureKind;
+  via: 'tftp' | 'http';
+  /** The file asked for (a path or URL path; untrusted, bounded by the service). */
+  file: string;
+  /** What went wrong, in words: the template error, the TFTP error sent, ... */
+  detail: string;
+  /** Template name and line, for render failures. */
+  template?: { name: string; line: number | null };
+}
+
 /** Something a service saw a node do. `client` is the peer address (ip, or ip:port, or MAC). */
 export type Observation =
   | { kind: 'dhcp'; exchange: DhcpExchange }
@@ -80,6 +105,7 @@ export type Observation =
   /** user-data, meta-data, kickstart, preseed fetched with the node token */
   | { kind: 'installer-config'; file: string; client: string }
   | { kind: 'callback'; stage: CallbackStage; message?: string; client: string }
+  | { kind: 'failure'; failure: Failure; client: string }
   /** The apiserver reports the Node object (by hostname) Ready. */
   | { kind: 'node-ready'; kubeNode: string };
 
@@ -96,6 +122,8 @@ export function evidenceOf(obs: Observation): NodeState | null {
       return obs.stage;
     case 'node-ready':
       return 'joined';
+    case 'failure':
+      return null;
   }
 }
 
@@ -190,6 +218,8 @@ export function describe(obs: Observation): string {
       return `callback: ${obs.stage}${obs.message ? ` (${obs.message})` : ''}`;
     case 'node-ready':
       return `Kubernetes Node ${obs.kubeNode} is Ready`;
+    case 'failure':
+      return `${obs.failure.file}: ${obs.failure.detail}`;
   }
 }
 
