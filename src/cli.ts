@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configPath, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startDaemon } from './serve.js';
-import { SiteCheckError } from './check/findings.js';
+import { SiteCheckError } from './findings.js';
 import { runCheck } from './cli/check.js';
 import { ApiClientError } from './cli/client.js';
 import { explainMac, importDir, listNodes, showNode } from './cli/commands.js';

@@ -13,9 +13,9 @@ import { closeDatabase, openDatabase, type Migration } from './db.js';
 import { leaseHolderLookup, leaseMigrations } from './dhcp/leaseStore.js';
 import { createDhcp } from './dhcp/service.js';
 import { eventMigrations, EventLog } from './events.js';
-import { advertisedHost } from './host.js';
+import { advertisedHost, thisHost } from './host.js';
 import { checkInventory } from './check/inventory.js';
-import { reservationRules } from './check/site.js';
+import { reservationRules } from './check/addresses.js';
 import { Inventory, type InventoryCheck } from './inventory/index.js';
 import { inventoryMigrations } from './inventory/migrations.js';
 import type { Node } from './inventory/store.js';
@@ -47,7 +47,7 @@ export function buildParts(config: Config, log: Logger): Parts {
       tftpPort: config.tftp.port,
     };
     const renderer = new BootRenderer(config, new TemplateStore(config.templates), endpoint);
-    const rules = reservationRules(config);
+    const rules = reservationRules(config, thisHost);
     const check: InventoryCheck = (sources, store) =>
       checkInventory(sources, {
         rules,

@@ -3,7 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './api/app.js';
 import { resolveAsset } from './assets.js';
-import { errorsOf, SiteCheckError, warningsOf } from './check/findings.js';
+import { errorsOf, SiteCheckError, warningsOf } from './findings.js';
 import { checkSite } from './check/site.js';
 import type { Config, Locate } from './config.js';
 import { closeDatabase } from './db.js';

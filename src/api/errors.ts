@@ -2,7 +2,7 @@
 // (or 500) code, and every domain error maps to its status here and nowhere else.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { TemplateError } from '../boot/templates.js';
-import { SiteCheckError } from '../check/findings.js';
+import { SiteCheckError } from '../findings.js';
 import { ConfigError } from '../config.js';
 import { InventoryFileError } from '../inventory/files.js';
 import { InventoryError } from '../inventory/store.js';

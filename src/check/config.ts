@@ -7,7 +7,7 @@ import type { Config, Locate } from '../config.js';
 import type { HostView } from '../host.js';
 import { inCidr, intToIp, ipToInt, parseCidr, type Cidr } from '../ip.js';
 import { closest } from '../suggest.js';
-import { error, warning, type Finding } from './findings.js';
+import { error, warning, type Finding } from '../findings.js';
 
 export interface ConfigCheck {
   findings: Finding[];

@@ -15,7 +15,7 @@ import type { NodeSpec, Profile } from '../inventory/schema.js';
 import type { Node } from '../inventory/store.js';
 import { normalizeMac } from '../mac.js';
 import type { ReservationRules } from './addresses.js';
-import { error, warning, type Finding } from './findings.js';
+import { error, warning, type Finding } from '../findings.js';
 
 export interface InventoryCheckDeps {
   rules: ReservationRules;

@@ -5,11 +5,11 @@
 import { BootRenderer } from '../boot/render.js';
 import { TemplateStore } from '../boot/templates.js';
 import type { Config, Locate } from '../config.js';
-import { advertisedHost, localAddresses, type HostView } from '../host.js';
+import { advertisedHost, type HostView } from '../host.js';
 import { InventoryFileError, readInventoryDir, type InventorySource } from '../inventory/files.js';
-import { ourAddresses, ReservationRules } from './addresses.js';
+import { reservationRules } from './addresses.js';
 import { checkConfig } from './config.js';
-import { error, type Finding } from './findings.js';
+import { error, type Finding } from '../findings.js';
 import { checkInventory } from './inventory.js';
 
 export interface SiteCheck {
@@ -32,11 +32,12 @@ export function checkSite(config: Config, locate: Locate, host: HostView): SiteC
   }
   const endpoint = { advertise: advertisedHost(served), httpPort: config.http.port, tftpPort: config.tftp.port };
   const renderer = new BootRenderer(served, new TemplateStore(config.templates), endpoint);
-  const deps = { rules: reservationRules(served), renderer, assets: config.assets, kubernetes: config.kubernetes };
+  const deps = {
+    rules: reservationRules(served, host),
+    renderer,
+    assets: config.assets,
+    kubernetes: config.kubernetes,
+  };
   findings.push(...checkInventory(sources, { ...deps, otherProfiles: () => [] }));
   return { findings, servedInterface };
-}
-
-export function reservationRules(config: Config): ReservationRules {
-  return new ReservationRules(config, ourAddresses(config, localAddresses(config.interface)));
 }

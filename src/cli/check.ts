@@ -1,6 +1,6 @@
 // `rackjoin check`: the site check serve runs before it starts (src/check/site.ts),
 // printed as kea-dhcp4 -t and dnsmasq --test do, with the exit code telling the rest.
-import { exitCodeOf, formatFinding } from '../check/findings.js';
+import { exitCodeOf, formatFinding } from '../findings.js';
 import { checkSite } from '../check/site.js';
 import { loadConfig } from '../config.js';
 import { thisHost } from '../host.js';

@@ -1,6 +1,6 @@
 // The inventory as the daemon uses it: the directory on start, SIGHUP and
 // POST /inventory/reload; YAML documents from `rackjoin import`.
-import { errorsOf, formatFinding, SiteCheckError, warningsOf, type Finding } from '../check/findings.js';
+import { errorsOf, formatFinding, SiteCheckError, warningsOf, type Finding } from '../findings.js';
 import type { Db } from '../db.js';
 import type { EventLog } from '../events.js';
 import type { Logger } from '../log.js';

@@ -25,7 +25,7 @@ export const EXAMPLE_PROFILE = {
   loader: 'ipxe',
   kernel: 'ubuntu/vmlinuz',
   initrd: ['ubuntu/initrd'],
-  cmdline: 'ip=dhcp autoinstall',
+  cmdline: 'ip=dhcp autoinstall ds=nocloud-net;s={{urls.seed}}',
   installer: 'cloud-init',
 };
 

@@ -1,0 +1,204 @@
+// The site check (src/check/): each mistake an operator makes in the config or
+// the inventory is found, named with its file and line, and graded error or warning.
+import t from 'tap';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { checkConfig } from '../../src/check/config.js';
+import { checkSite } from '../../src/check/site.js';
+import { buildConfig, loadConfig } from '../../src/config.js';
+import { exitCodeOf, formatFinding, type Finding } from '../../src/findings.js';
+import type { HostView } from '../../src/host.js';
+import { ipToInt } from '../../src/ip.js';
+import { REPO } from '../helpers/daemon.js';
+
+/** A host with these interfaces and addresses. */
+function host(ifaces: Record<string, string[]>): HostView {
+  return {
+    addressesOf: (name) => ifaces[name]?.map(ipToInt) ?? null,
+    interfaces: () =>
+      Object.entries(ifaces)
+        .filter(([, a]) => a.length > 0)
+        .map(([name, a]) => ({ name, addresses: a.map(ipToInt) })),
+  };
+}
+const ONE_NIC = host({ eth0: ['198.18.0.1'] });
+
+function site(t: { teardown(fn: () => void): void }, config: Record<string, unknown>, inventory?: unknown) {
+  const dir = mkdtempSync(join(tmpdir(), 'rj-check-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'inventory'));
+  mkdirSync(join(dir, 'assets'));
+  if (inventory) writeFileSync(join(dir, 'inventory', 'site.yaml'), stringify(inventory));
+  writeFileSync(join(dir, 'rackjoin.yaml'), stringify({ inventory: 'inventory', assets: 'assets', ...config }));
+  return { dir, file: join(dir, 'rackjoin.yaml') };
+}
+
+const lines = (fs: Finding[]) => fs.map(formatFinding);
+const configFindings = (raw: Record<string, unknown>, h: HostView = ONE_NIC) =>
+  lines(checkConfig(buildConfig(raw, 'c.yaml', { isRoot: true }, '/'), () => 'c.yaml', h).findings);
+
+t.test('config meaning errors name the key', async (t) => {
+  const subnet = (s: Record<string, unknown>) => ({ dhcp: { mode: 'pool', subnets: [s] } });
+  t.match(configFindings({ interface: 'eth9' }), [
+    /error: c\.yaml: interface: no interface "eth9".*did you mean "eth0"/,
+  ]);
+  t.match(configFindings(subnet({ cidr: '198.18.0.300/24', range: '198.18.0.10-198.18.0.20' })), [
+    /error: .*dhcp\.subnets\[0\]\.cidr: 198\.18\.0\.300\/24 is not an IPv4 network/,
+  ]);
+  t.match(configFindings(subnet({ cidr: '198.18.0.5/24', range: '198.18.0.10-198.18.0.20' })), [
+    /has host bits set \(did you mean 198\.18\.0\.0\/24\?\)/,
+  ]);
+  t.match(configFindings(subnet({ cidr: '198.18.0.0/24', range: '198.18.1.10-198.18.1.20' })), [
+    /error: .*dhcp\.subnets\[0\]\.range: 198\.18\.1\.10-198\.18\.1\.20 is not inside 198\.18\.0\.0\/24/,
+  ]);
+  t.match(configFindings(subnet({ cidr: '198.18.0.0/24', range: '198.18.0.50-198.18.0.20' })), [
+    /range: 198\.18\.0\.50-198\.18\.0\.20 is reversed \(did you mean 198\.18\.0\.20-198\.18\.0\.50\?\)/,
+  ]);
+  t.match(configFindings(subnet({ cidr: '198.18.0.0/24' })), [/pool mode needs at least one subnet with a range/]);
+  t.match(
+    configFindings({ api: { tokens: [1, 2].map(() => ({ name: 'a', token: 'x'.repeat(16), scope: 'read' })) } }),
+    [/api\.tokens: name "a" appears twice/],
+  );
+});
+
+t.test('overlapping subnets are refused with both named, at their lines', async (t) => {
+  const { file } = site(t, {
+    interface: 'eth0',
+    dhcp: { mode: 'reservation', subnets: [{ cidr: '198.18.0.0/24' }, { cidr: '198.18.0.0/16' }] },
+  });
+  const { config, locate } = loadConfig(file, { isRoot: true });
+  const found = lines(checkConfig(config, locate, ONE_NIC).findings);
+  t.match(found, [
+    /^error: .*rackjoin\.yaml:8: dhcp\.subnets\[1\]\.cidr: 198\.18\.0\.0\/16 overlaps 198\.18\.0\.0\/24 \(.*rackjoin\.yaml:7\)/,
+  ]);
+});
+
+t.test('a range that names the network, broadcast or router address is warned about', async (t) => {
+  const found = configFindings({
+    interface: 'eth0',
+    dhcp: { mode: 'pool', subnets: [{ cidr: '198.18.0.0/30', range: '198.18.0.0-198.18.0.3', router: '198.18.0.1' }] },
+  });
+  t.match(found, [
+    /warning: .*network address 198\.18\.0\.0/,
+    /warning: .*broadcast address 198\.18\.0\.3/,
+    /warning: .*router 198\.18\.0\.1/,
+  ]);
+});
+
+t.test('first run: DHCP needs exactly one candidate interface, and names them all otherwise', async (t) => {
+  const twoNics = host({ eth0: ['192.0.2.10'], eth1: ['198.18.0.1'] });
+  const refused = configFindings({ dhcp: { mode: 'proxy' } }, twoNics);
+  t.match(refused, [
+    /error: .*2 interfaces could be the provisioning network: eth0 \(192\.0\.2\.10\), eth1 \(198\.18\.0\.1\)\. Set `interface:`/,
+  ]);
+  const one = checkConfig(buildConfig({}, 'c', { isRoot: true }, '/'), () => 'c', ONE_NIC);
+  t.same([one.findings, one.servedInterface], [[], 'eth0'], 'one interface: served, no finding');
+  const bySubnet = checkConfig(
+    buildConfig({ dhcp: { mode: 'proxy', subnets: [{ cidr: '198.18.0.0/24' }] } }, 'c', { isRoot: true }, '/'),
+    () => 'c',
+    twoNics,
+  );
+  t.same([bySubnet.findings, bySubnet.servedInterface], [[], 'eth1'], 'the one inside a configured subnet is served');
+  t.same(configFindings({ dhcp: { mode: 'off' } }, twoNics), [], 'DHCP off: no interface needed');
+});
+
+t.test('advertise must be ours when DHCP names it as the server', async (t) => {
+  t.match(configFindings({ interface: 'eth0', advertise: '198.18.9.9' }), [
+    /error: .*advertise: 198\.18\.9\.9 is not an address of this host/,
+  ]);
+  t.match(configFindings({ advertise: '198.18.9.9', dhcp: { mode: 'off' } }), [/warning: .*behind NAT/]);
+});
+
+t.test('reserved addresses: inside a subnet, never the network, broadcast, router or our own', async (t) => {
+  const profile = { name: 'p', kernel: 'k', installer: 'none' };
+  const node = (name: string, ip: string, mac: number) => ({
+    name,
+    ip,
+    macs: [`02:00:00:00:00:0${mac}`],
+    profile: 'p',
+  });
+  const { file } = site(
+    t,
+    { interface: 'eth0', dhcp: { mode: 'reservation', subnets: [{ cidr: '198.18.0.0/24', router: '198.18.0.254' }] } },
+    {
+      profiles: [profile],
+      nodes: [
+        node('outside', '10.20.30.40', 1),
+        node('network', '198.18.0.0', 2),
+        node('broadcast', '198.18.0.255', 3),
+        node('router', '198.18.0.254', 4),
+        node('ours', '198.18.0.1', 5),
+        node('fine', '198.18.0.21', 6),
+      ],
+    },
+  );
+  const { config, locate } = loadConfig(file, { isRoot: true });
+  const errors = checkSite(config, locate, ONE_NIC).findings.filter((f) => f.severity === 'error');
+  t.match(lines(errors), [
+    /site\.yaml:\d+: node outside: ip 10\.20\.30\.40 is in no configured subnet/,
+    /node network: ip 198\.18\.0\.0 is the network address/,
+    /node broadcast: ip 198\.18\.0\.255 is the broadcast address/,
+    /node router: ip 198\.18\.0\.254 is the router/,
+    /node ours: ip 198\.18\.0\.1 is rackjoin's own address/,
+  ]);
+  t.equal(errors.length, 5, 'the good reservation passes');
+  t.same(
+    errors.map((e) => e.node),
+    ['outside', 'network', 'broadcast', 'router', 'ours'],
+    'each names its node',
+  );
+
+  const proxy = loadConfig(
+    site(t, { interface: 'eth0' }, { profiles: [profile], nodes: [node('x', '10.9.9.9', 1)] }).file,
+  );
+  const inProxy = checkSite(proxy.config, proxy.locate, ONE_NIC).findings.filter((f) => f.severity === 'error');
+  t.same(inProxy, [], 'proxy mode hands out no addresses: nothing to check');
+});
+
+t.test('profiles: templates render, cmdlines reach their installer, assets exist', async (t) => {
+  const profiles = [
+    { name: 'no-seed', kernel: 'k', cmdline: 'ip=dhcp autoinstall', installer: 'cloud-init' },
+    { name: 'typo', kernel: 'k', cmdline: 'inst.ks={{urls.kickstrat}}', installer: 'kickstart' },
+    { name: 'broken', kernel: 'k', cmdline: 'inst.ks={{urls.kickstart}}', installer: 'kickstart', template: 'bad' },
+    { name: 'remote', kernel: 'https://mirror.example/vmlinuz', installer: 'none' },
+  ];
+  const { dir, file } = site(t, { templates: 'templates', dhcp: { mode: 'off' } }, { profiles });
+  mkdirSync(join(dir, 'templates'));
+  writeFileSync(join(dir, 'templates', 'bad.kickstart.hbs'), 'text\n{{#if node.name}}\nx\n{{/iff}}\n');
+  const { config, locate } = loadConfig(file);
+  const found = checkSite(config, locate, ONE_NIC).findings;
+  const errors = lines(found.filter((f) => f.severity === 'error'));
+  t.match(errors, [
+    /site\.yaml:2: profile no-seed: cmdline never names its cloud-init config \(add ds=nocloud-net;s=\{\{urls\.seed\}\}\)/,
+    /site\.yaml:\d+: profile typo: template profile typo cmdline line 1: "kickstrat" not defined/,
+    /site\.yaml:\d+: profile broken: template bad\.kickstart line 2: if doesn't match iff/,
+  ]);
+  const warnings = lines(found.filter((f) => f.severity === 'warning'));
+  t.match(warnings.join('\n'), /profile no-seed: kernel k is not in assets\//);
+  t.notMatch(warnings.join('\n'), /profile remote: kernel/, 'a URL kernel is not looked for in assets/');
+  t.match(warnings.join('\n'), /profile remote: BIOS machines need undionly\.kpxe in assets\//);
+});
+
+t.test('the example inventory passes, with its assets in place and a cluster to join', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rj-check-example-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(join(REPO, 'inventory'), join(dir, 'inventory'), { recursive: true });
+  for (const f of ['ubuntu-2404/vmlinuz', 'ubuntu-2404/initrd', 'rocky-9/vmlinuz', 'rocky-9/initrd.img']) {
+    mkdirSync(join(dir, 'assets', f, '..'), { recursive: true });
+    writeFileSync(join(dir, 'assets', f), 'x');
+  }
+  for (const f of ['undionly.kpxe', 'ipxe.efi', 'pxelinux.0', 'syslinux.efi'])
+    writeFileSync(join(dir, 'assets', f), 'x');
+  const kubernetes = {
+    apiServerEndpoint: '198.18.0.10:6443',
+    joinToken: 'abcdef.0123456789abcdef',
+    caCertHashes: [`sha256:${'0'.repeat(64)}`],
+  };
+  writeFileSync(join(dir, 'rackjoin.yaml'), stringify({ kubernetes }));
+  const { config, locate } = loadConfig(join(dir, 'rackjoin.yaml'), { isRoot: true });
+  const { findings } = checkSite(config, locate, ONE_NIC);
+  t.same(lines(findings), [], 'no findings');
+  t.equal(exitCodeOf(findings), 0);
+});
