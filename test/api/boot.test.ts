@@ -222,8 +222,14 @@ t.test('a broken template is an error naming it, never half a config', async (t)
   writeFileSync(join(ctx.config.templates, 'ipxe.hbs'), '#!ipxe\nkernel {{urls.kernal}}\n');
   const res = await get('/ipxe/52-54-00-00-00-01');
   t.equal(res.status, 500);
-  t.match(JSON.parse(res.body), { error: 'template', message: /template ipxe line 2: "kernal" not defined/ });
+  t.match(res.body, /^rackjoin: template ipxe line 2: "kernal" not defined/, 'the console shows why');
   t.notMatch(res.body, /#!ipxe/);
+  const node = ctx.nodes.get('worker-01')!;
+  t.match(
+    ctx.events.list(node.id, { type: 'render.failed' }),
+    [{ source: 'http', data: { template: 'ipxe', line: 2, file: 'ipxe/52-54-00-00-00-01', detail: /kernal/ } }],
+    'on the node timeline, with template and line',
+  );
 });
 
 t.test('TFTP-rendered files: pxelinux per MAC, GRUB per MAC, autoexec.ipxe', async (t) => {
