@@ -94,6 +94,7 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
       received: 'DHCP packets received, by message type (invalid = unparseable)',
       sent: 'DHCP replies sent, by message type',
       dropped: 'DHCP requests not answered, by reason',
+      relayAgentInfoMalformed: 'DHCP requests answered without echoing their malformed option 82',
     },
   });
   return server;
