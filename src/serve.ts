@@ -113,6 +113,7 @@ async function startTftp(parts: Parts): Promise<TftpServer> {
     port: config.tftp.port,
     blksizeMax: config.tftp.blksizeMax,
     windowsizeMax: config.tftp.windowsizeMax,
+    maxTransfersPerClient: config.tftp.maxTransfersPerClient,
     log: parts.log.child({ mod: 'tftp' }),
     // Per-node configs are rendered (pxelinux.cfg/01-<mac>, grub.cfg-01-<mac>,
     // autoexec.ipxe); everything else is a file under assets/, contained by realpath.
