@@ -66,6 +66,12 @@ export const ConfigSchema = Strict({
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 69 }),
     windowsizeMax: Type.Integer({ minimum: 1, maximum: 65535, default: 64 }),
     blksizeMax: Type.Integer({ minimum: 8, maximum: 65464, default: 1468 }),
+    maxTransfersPerClient: Type.Integer({
+      minimum: 1,
+      maximum: 512,
+      default: 8,
+      description: 'transfers one client address may run at once; over it, its read requests go unanswered',
+    }),
   }),
   http: Strict({
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),

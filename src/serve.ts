@@ -118,6 +118,7 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
       received: 'DHCP packets received, by message type (invalid = unparseable)',
       sent: 'DHCP replies sent, by message type',
       dropped: 'DHCP requests not answered, by reason',
+      relayAgentInfoMalformed: 'DHCP requests answered without echoing their malformed option 82',
     },
   });
   return server;
@@ -136,6 +137,7 @@ async function startTftp(parts: Parts): Promise<TftpServer> {
     port: config.tftp.port,
     blksizeMax: config.tftp.blksizeMax,
     windowsizeMax: config.tftp.windowsizeMax,
+    maxTransfersPerClient: config.tftp.maxTransfersPerClient,
     log: parts.log.child({ mod: 'tftp' }),
     // Per-node configs are rendered (pxelinux.cfg/01-<mac>, grub.cfg-01-<mac>,
     // autoexec.ipxe); everything else is a file under assets/, contained by realpath.

@@ -16,7 +16,7 @@ import type { Config } from '../config.js';
 import { advertisedAddress, localAddresses } from '../host.js';
 import { inCidr, ipToInt, parseCidr, type Cidr } from '../ip.js';
 import type { DhcpPacket } from './codec.js';
-import { OPT, parseSubOptions } from './options.js';
+import { OPT, relayAgentSubOptions } from './options.js';
 
 export interface Subnet {
   cidr: string;
@@ -84,7 +84,7 @@ export function buildNetwork(config: Config, addrs: number[] = localAddresses(co
 /** Relay agent sub-options we act on (RFC 3527 link selection, RFC 5107 server-id override). */
 export function relayInfo(p: DhcpPacket): { link: number | null; serverOverride: number | null } {
   const o82 = p.options.get(OPT.relayAgent);
-  const subs = o82 ? parseSubOptions(o82) : null;
+  const subs = o82 ? relayAgentSubOptions(o82) : null;
   let link: number | null = null;
   let serverOverride: number | null = null;
   for (const [code, v] of subs ?? []) {

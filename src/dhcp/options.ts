@@ -112,6 +112,16 @@ export function parseSubOptions(data: Buffer): [number, Buffer][] | null {
   return out;
 }
 
+/**
+ * Option 82's sub-options (RFC 3046 §2.0), or null when the option is malformed:
+ * empty, or a sub-option runs past its end. A malformed option counts as absent:
+ * no link selection is read from it and it is not echoed (reply.ts).
+ */
+export function relayAgentSubOptions(data: Buffer): [number, Buffer][] | null {
+  const subs = parseSubOptions(data);
+  return subs && subs.length > 0 ? subs : null;
+}
+
 export function encodeSubOptions(subs: readonly (readonly [number, Buffer])[], end = false): Buffer {
   const parts: Buffer[] = [];
   for (const [code, value] of subs) parts.push(Buffer.from([code, value.length]), value);

@@ -4,7 +4,7 @@ import type { DhcpBoot } from '../boot/decide.js';
 import type { Fingerprint } from '../boot/firmware.js';
 import { intToIp } from '../ip.js';
 import type { Subnet } from './network.js';
-import { encodeSubOptions, ipBytes, OPT, u32Bytes, type OptionPair } from './options.js';
+import { encodeSubOptions, ipBytes, OPT, relayAgentSubOptions, u32Bytes, type OptionPair } from './options.js';
 
 /** One received request, decoded once. */
 export interface Request {
@@ -172,6 +172,22 @@ export function fitReply(reply: DhcpReply, request: DhcpPacket): { omitted: numb
   return { omitted, fits: replyLength(reply) <= limit };
 }
 
+/**
+ * The request's option 82 as the reply echoes it: verbatim (RFC 3046 §2.2), or not
+ * at all when it is malformed. The request is answered either way, as Kea answers
+ * it. Kea re-encodes the sub-options it could parse before the break and echoes
+ * those, and none when none parse (its "empty RAI is not sent" fix); we send none
+ * in both cases. A re-encoded prefix is not what the relay sent, so a relay that
+ * validates replies (Aruba, Cisco "information check") drops it anyway, while a
+ * reply without option 82 is what a server unaware of the option sends (RFC 3046),
+ * which relays forward by default. Passing the broken bytes back verbatim would
+ * hand a relay input that it, too, must parse.
+ */
+export function relayAgentEcho(p: DhcpPacket): Buffer | null {
+  const o82 = p.options.get(OPT.relayAgent);
+  return o82 && relayAgentSubOptions(o82) ? o82 : null;
+}
+
 /** The reply datagram: 53 and 54 first, the client's option 82 echoed last (RFC 3046). */
 export function makeReply(req: Request, type: number, f: ReplyFields): DhcpReply {
   const p = req.packet;
@@ -183,7 +199,7 @@ export function makeReply(req: Request, type: number, f: ReplyFields): DhcpReply
   ];
   const uuid = p.options.get(OPT.clientUuid);
   if (uuid && f.boot) options.push([OPT.clientUuid, uuid]); // PXE: echo the machine id
-  const o82 = p.options.get(OPT.relayAgent);
+  const o82 = relayAgentEcho(p);
   if (o82) options.push([OPT.relayAgent, o82]);
   const relayedNak = type === DHCP.NAK && p.giaddr !== 0;
   return {

@@ -13,7 +13,7 @@ import type { Outcome } from './handler.js';
 import { intake } from './intake.js';
 import { handle } from './modes.js';
 import { MESSAGE_TYPES, OPT } from './options.js';
-import { fitReply, type Request } from './reply.js';
+import { fitReply, relayAgentEcho, type Request } from './reply.js';
 import type { Dhcp } from './service.js';
 import { openSockets, sendDatagram, type Channel, type DhcpSockets } from './sockets.js';
 
@@ -35,6 +35,8 @@ export interface DhcpStats {
   sent: Record<string, number>;
   /** Requests not answered, by reason. */
   dropped: Record<string, number>;
+  /** Requests whose option 82 was malformed: answered, without echoing it (reply.ts). */
+  relayAgentInfoMalformed: number;
 }
 
 export interface DhcpServer {
@@ -50,7 +52,7 @@ function bump(counters: Record<string, number>, key: string): void {
 
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, dhcp, log } = opts;
-  const stats: DhcpStats = { received: {}, sent: {}, dropped: {} };
+  const stats: DhcpStats = { received: {}, sent: {}, dropped: {}, relayAgentInfoMalformed: 0 };
   if (!dhcp) return { stats: () => stats, close: async () => {} };
   const { mode, net, leases, ctx } = dhcp;
   const commits = new GroupCommit(leases, opts.dbFile, log);
@@ -71,6 +73,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         return;
       }
       bump(stats.received, got.typeName.toLowerCase());
+      if (got.req.packet.options.has(OPT.relayAgent) && !relayAgentEcho(got.req.packet)) {
+        stats.relayAgentInfoMalformed++;
+      }
       const out = handle(ctx, got.req);
       if (out.lease) leases.apply(out.lease);
       if (out.drop) bump(stats.dropped, out.drop);

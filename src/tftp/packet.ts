@@ -15,6 +15,12 @@ export const ERR = {
   OPTION_REFUSED: 8,
 } as const;
 
+/** An ERROR packet's code and message, exactly as sent (RFC 1350 §5). */
+export interface TftpErrorPacket {
+  code: number;
+  message: string;
+}
+
 /** Option names are lower-cased; the object has no prototype, so any name is safe as a key. */
 export type Options = Record<string, string>;
 
@@ -25,8 +31,16 @@ export type Packet =
   | { op: 'error'; code: number; message: string }
   | { op: 'oack'; options: Options };
 
-export type DecodeFailure = 'runt' | 'bad-opcode' | 'malformed';
-export type Decoded = { ok: true; packet: Packet } | { ok: false; reason: DecodeFailure };
+/**
+ * Why a datagram is not a packet. A read or write request that cannot be served as
+ * sent is `malformed` with the RFC 1350 error 4 message to answer it with and the
+ * filename, when one could be read; anything else is dropped unanswered.
+ */
+export type Decoded =
+  | { ok: true; packet: Packet }
+  | { ok: false; reason: 'runt' | 'bad-opcode' }
+  | { ok: false; reason: 'malformed'; op: 'rrq' | 'wrq'; error: string; filename: string | null };
+export type DecodeFailure = Extract<Decoded, { ok: false }>['reason'];
 
 // RFC 1350 error messages are meant for humans at a console; keep them one line.
 const MAX_ERROR_MESSAGE = 200;
@@ -36,20 +50,8 @@ export function decode(buf: Buffer): Decoded {
   const op = buf.readUInt16BE(0);
   switch (op) {
     case OP.RRQ:
-    case OP.WRQ: {
-      const strings = cStrings(buf, 2);
-      // A request needs a filename and a mode, each NUL-terminated.
-      if (strings.length < 2 || strings[0] === '') return { ok: false, reason: 'malformed' };
-      return {
-        ok: true,
-        packet: {
-          op: op === OP.RRQ ? 'rrq' : 'wrq',
-          filename: strings[0]!,
-          mode: strings[1]!.toLowerCase(),
-          options: optionPairs(strings.slice(2)),
-        },
-      };
-    }
+    case OP.WRQ:
+      return decodeRequest(op === OP.RRQ ? 'rrq' : 'wrq', buf);
     case OP.DATA:
       if (buf.length < 4) return { ok: false, reason: 'runt' };
       return { ok: true, packet: { op: 'data', block: buf.readUInt16BE(2), payload: buf.subarray(4) } };
@@ -68,6 +70,32 @@ export function decode(buf: Buffer): Decoded {
     default:
       return { ok: false, reason: 'bad-opcode' };
   }
+}
+
+/**
+ * A request needs a filename and a mode, each NUL-terminated (RFC 1350 §5). The
+ * answers to one that lacks them are tftp-hpa's (error 4, "Missing mode", "Request
+ * not null-terminated"), except that an empty filename is named as such: tftp-hpa
+ * stops reading at the first empty string and calls that "Missing mode" too.
+ * Options follow in pairs (RFC 2347); an unterminated tail after the mode is ignored.
+ */
+function decodeRequest(op: 'rrq' | 'wrq', buf: Buffer): Decoded {
+  const malformed = (error: string, filename: string | null = null): Decoded => ({
+    ok: false,
+    reason: 'malformed',
+    op,
+    error,
+    filename,
+  });
+  const nameEnd = buf.indexOf(0, 2);
+  if (buf.length === 2 || nameEnd === 2) return malformed('Missing filename');
+  if (nameEnd === -1) return malformed('Request not null-terminated', buf.toString('utf8', 2));
+  const filename = buf.toString('utf8', 2, nameEnd);
+  const modeEnd = buf.indexOf(0, nameEnd + 1);
+  if (nameEnd + 1 === buf.length || modeEnd === nameEnd + 1) return malformed('Missing mode', filename);
+  if (modeEnd === -1) return malformed('Request not null-terminated', filename);
+  const mode = buf.toString('utf8', nameEnd + 1, modeEnd).toLowerCase();
+  return { ok: true, packet: { op, filename, mode, options: optionPairs(cStrings(buf, modeEnd + 1)) } };
 }
 
 /** NUL-terminated strings from `start`; an unterminated tail is not a string and is ignored. */
@@ -119,8 +147,13 @@ export function encodeAck(block: number): Buffer {
   return b;
 }
 
+/** The message as an ERROR packet carries it. */
+export function errorText(message: string): string {
+  return message.slice(0, MAX_ERROR_MESSAGE);
+}
+
 export function encodeError(code: number, message: string): Buffer {
-  const text = Buffer.from(message.slice(0, MAX_ERROR_MESSAGE) + '\0', 'utf8');
+  const text = Buffer.from(errorText(message) + '\0', 'utf8');
   const b = Buffer.allocUnsafe(4);
   b.writeUInt16BE(OP.ERROR, 0);
   b.writeUInt16BE(code, 2);

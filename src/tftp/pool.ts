@@ -79,7 +79,7 @@ export class TransferPool {
     slot.worker.on('exit', (code) => {
       for (const resolve of slot.pending.values()) {
         resolve({
-          outcome: { status: 'failed', bytes: 0, error: `tftp worker exited (${code})` },
+          outcome: { status: 'failed', bytes: 0, error: `tftp worker exited (${code})`, kind: 'internal', sent: null },
           counts: { packets: {}, sent: 0, resent: 0 },
         });
       }

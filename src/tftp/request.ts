@@ -1,17 +1,18 @@
 // One admitted read request, from name to finished transfer: the resolve hook
 // says what to serve, the file is opened (or the rendered bytes taken), options
 // are negotiated against the path MTU, a worker runs the transfer, and the
-// outcome is counted and reported once. Every refusal sends an error packet.
+// outcome is counted and reported once (report.ts). Every refusal sends an error packet.
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { normalizeRequestPath } from '../assets.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_BLKSIZE, negotiate } from './options.js';
-import { ERR, type Options } from './packet.js';
+import { ERR, errorText, type Options } from './packet.js';
 import type { TransferPool } from './pool.js';
+import { refusal, shown, type TftpFailure, type TftpFailureKind, type TransferRecord } from './report.js';
 import { toNetascii } from './source.js';
 import type { DropReason, TftpStats } from './stats.js';
-import type { PacketEvent, Peer, RetransmitTiming } from './transfer.js';
+import type { Outcome, PacketEvent, Peer, RetransmitTiming } from './transfer.js';
 import { pathMtu } from './udp.js';
 import type { WireSource } from './worker.js';
 
@@ -26,21 +27,6 @@ export interface TftpRequestInfo {
   options: Options;
 }
 
-export interface TransferRecord<T> {
-  path: string;
-  peer: Peer;
-  /** The tag the resolve hook gave this file, if any. */
-  tag?: T;
-  /** ok; failed (timeout, I/O, shutdown); aborted by the client's ERROR; refused (not found, access). */
-  status: 'ok' | 'failed' | 'aborted' | 'refused';
-  error?: string;
-  /** Bytes the client acknowledged. */
-  bytes: number;
-  durationMs: number;
-  blksize: number;
-  windowsize: number;
-}
-
 export interface RequestDeps<T> {
   host: string;
   limits: { blksizeMax: number; windowsizeMax: number };
@@ -51,8 +37,8 @@ export interface RequestDeps<T> {
   resolve(req: TftpRequestInfo): Promise<TftpFile<T> | null>;
   /** The transfer is running: it can be aborted from here on. */
   started(transfer: { abort(reason: string): void }): void;
-  /** Send an error packet to the client (unless the server is closing). */
-  refuse(peer: Peer, code: number, message: string): void;
+  /** Send an error packet to the client; false when it was not sent (the server is closing). */
+  refuse(peer: Peer, code: number, message: string): boolean;
   closing(): boolean;
   report(rec: TransferRecord<T>): void;
 }
@@ -61,11 +47,13 @@ export interface RequestDeps<T> {
 // it is meant for text, so a large file in that mode is refused.
 const NETASCII_MAX = 16 * 1024 * 1024;
 
+/** A request refused before its transfer: `message` goes to the client, `detail` (untrusted parts) to the record. */
 class Refusal extends Error {
   constructor(
     readonly code: number,
     message: string,
-    readonly reason: DropReason,
+    readonly kind: TftpFailureKind & DropReason,
+    readonly detail = message,
   ) {
     super(message);
   }
@@ -88,26 +76,31 @@ export async function serveRequest<T>(
     base.path = req.path;
     const file = await resolveFile(deps, req);
     tag = file.tag;
-    const rec = await transfer(deps, req, file, base);
-    if (rec) deps.report({ ...rec, ...(tag !== undefined ? { tag } : {}), durationMs: elapsed(started) });
+    const outcome = await transfer(deps, req, file, base);
+    if (outcome) finished(deps, recordOf({ ...base, durationMs: elapsed(started) }, outcome, tag));
   } catch (err) {
     if (!(err instanceof Refusal)) throw err;
-    deps.stats.dropped[err.reason]++;
-    deps.refuse(peer, err.code, err.message);
-    deps.log.info({ path: base.path, peer, error: err.message }, 'tftp request refused');
-    const refused = { ...base, status: 'refused' as const, error: err.message, durationMs: elapsed(started) };
-    deps.report({ ...refused, ...(tag !== undefined ? { tag } : {}) });
+    deps.stats.dropped[err.kind]++;
+    const message = errorText(err.message);
+    const sent = deps.refuse(peer, err.code, message) ? { code: err.code, message } : null;
+    const failure: TftpFailure = { kind: err.kind, sent, detail: shown(err.detail) };
+    const rec = refusal<T>(peer, base.path, failure, elapsed(started));
+    deps.log.info({ path: rec.path, peer, error: failure.detail }, 'tftp request refused');
+    deps.report({ ...rec, ...(tag !== undefined ? { tag } : {}) });
   }
 }
 
 const elapsed = (since: number) => Math.round(performance.now() - since);
 
 function checkRequest(filename: string, mode: string, options: Options, peer: Peer): TftpRequestInfo {
+  // tftp-hpa's answer; the mode itself (client bytes) goes to the record, not back on the wire.
   if (mode !== 'octet' && mode !== 'netascii') {
-    throw new Refusal(ERR.ILLEGAL_OPERATION, `unsupported transfer mode ${mode}`, 'badMode');
+    throw new Refusal(ERR.ILLEGAL_OPERATION, 'Unknown mode', 'badMode', `unknown transfer mode "${mode}"`);
   }
   const name = normalizeRequestPath(filename);
-  if (!name.ok) throw new Refusal(ERR.ACCESS_VIOLATION, 'access violation', 'accessViolation');
+  if (!name.ok) {
+    throw new Refusal(ERR.ACCESS_VIOLATION, 'access violation', 'accessViolation', `name refused: ${name.reason}`);
+  }
   return { path: name.path, mode, peer, options };
 }
 
@@ -117,7 +110,7 @@ async function resolveFile<T>(deps: RequestDeps<T>, req: TftpRequestInfo): Promi
     file = await deps.resolve(req);
   } catch (err) {
     deps.log.error({ err, path: req.path }, 'tftp resolve hook threw');
-    throw new Refusal(ERR.NOT_DEFINED, 'internal error', 'resolveError');
+    throw new Refusal(ERR.NOT_DEFINED, 'internal error', 'resolveError', 'internal error: the resolve hook threw');
   }
   if (!file) throw notFound();
   return file;
@@ -131,7 +124,7 @@ async function transfer<T>(
   req: TftpRequestInfo,
   file: TftpFile<T>,
   base: Base,
-): Promise<Omit<TransferRecord<T>, 'durationMs'> | null> {
+): Promise<Outcome | null> {
   const opened = await openSource(file, req.mode);
   let handle: FileHandle | null = 'handle' in opened ? opened.handle : null; // ours until the pool takes it
   try {
@@ -157,14 +150,28 @@ async function transfer<T>(
     const { outcome, counts } = await running.done;
     deps.stats.active--;
     count(deps.stats, outcome, counts);
-    const rec = { ...base, status: outcome.status, bytes: outcome.bytes };
-    const logged = { ...rec, ...(outcome.status === 'ok' ? {} : { error: outcome.error }) };
-    if (outcome.status === 'ok') deps.log.info(logged, 'tftp transfer complete');
-    else deps.log[outcome.status === 'aborted' ? 'info' : 'warn'](logged, `tftp transfer ${outcome.status}`);
-    return outcome.status === 'ok' ? rec : { ...rec, error: outcome.error };
+    return outcome;
   } finally {
     await handle?.close();
   }
+}
+
+function recordOf<T>(facts: Base & { durationMs: number }, outcome: Outcome, tag: T | undefined): TransferRecord<T> {
+  const rec = { ...facts, bytes: outcome.bytes, ...(tag !== undefined ? { tag } : {}) };
+  if (outcome.status === 'ok') return { ...rec, status: 'ok' };
+  const detail = shown(outcome.error);
+  const failure: TftpFailure =
+    outcome.status === 'aborted'
+      ? { kind: 'aborted', sent: null, detail }
+      : { kind: outcome.kind, sent: outcome.sent, detail };
+  return { ...rec, path: shown(rec.path), status: outcome.status, failure };
+}
+
+function finished<T>(deps: RequestDeps<T>, rec: TransferRecord<T>): void {
+  const { tag: _, ...logged } = rec;
+  if (rec.status === 'ok') deps.log.info(logged, 'tftp transfer complete');
+  else deps.log[rec.status === 'aborted' ? 'info' : 'warn'](logged, `tftp transfer ${rec.status}`);
+  deps.report(rec);
 }
 
 type Finished = Awaited<ReturnType<TransferPool['run']>['done']>;

@@ -4,20 +4,24 @@
 // that bulk transfers neither wait on nor stall the daemon's main event loop.
 // What is served is decided by the caller's resolve hook (a rendered config from
 // memory, or a static file that src/assets.ts has already contained under the
-// asset root); every answered request is reported once through onTransfer.
+// asset root). Every request answered or refused is reported once through
+// onTransfer (report.ts), with the ERROR packet it got, if any.
 import { createSocket, type Socket } from 'node:dgram';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../log.js';
-import { Admission } from './admission.js';
+import { Admission, type OverLimit } from './admission.js';
 import { DEFAULT_BLKSIZE_MAX } from './options.js';
-import { decode, encodeError, ERR } from './packet.js';
+import { decode, encodeError, ERR, errorText } from './packet.js';
 import { TransferPool } from './pool.js';
-import { serveRequest, type RequestDeps, type TftpFile, type TftpRequestInfo, type TransferRecord } from './request.js';
+import { refusal, shown, type TftpFailure, type TransferRecord } from './report.js';
+import { serveRequest, type RequestDeps, type TftpFile, type TftpRequestInfo } from './request.js';
 import { emptyStats, type TftpStats } from './stats.js';
 import { DEFAULT_TIMING, type Peer, type RetransmitTiming } from './transfer.js';
 
 export type { DropReason, TftpStats } from './stats.js';
-export type { TftpFile, TftpRequestInfo, TransferRecord } from './request.js';
+export type { TftpFile, TftpRequestInfo } from './request.js';
+export type { TftpErrorPacket } from './packet.js';
+export type { FailureRecord, TftpFailure, TftpFailureKind, TransferRecord } from './report.js';
 export type { Peer, RetransmitTiming };
 
 export interface TftpServerOptions<T> {
@@ -27,11 +31,13 @@ export interface TftpServerOptions<T> {
   blksizeMax?: number;
   windowsizeMax?: number;
   maxTransfers?: number;
-  maxPerClient?: number;
+  /** Transfers one client address may run at once (config tftp.maxTransfersPerClient). */
+  maxTransfersPerClient?: number;
   /** Worker threads running transfers; default: one per core, at most 4. */
   workers?: number;
   timing?: Partial<RetransmitTiming>;
   resolve(req: TftpRequestInfo): Promise<TftpFile<T> | null>;
+  /** Every request answered or refused, once: a served file (status ok) or a failure with the ERROR sent. */
   onTransfer?(rec: TransferRecord<T>): void;
   log: Logger;
 }
@@ -43,6 +49,10 @@ export interface TftpServer {
 }
 
 const CLOSE_WAIT_MS = 5000;
+
+// One machine fetches its files one after another; a few in parallel allow for
+// a firmware retry overlapping a stale transfer and for several NICs behind NAT.
+const DEFAULT_MAX_TRANSFERS_PER_CLIENT = 8;
 
 function bind(port: number, host: string): Promise<Socket> {
   const socket = createSocket('udp4');
@@ -59,9 +69,8 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
   const host = opts.host ?? '0.0.0.0';
   const log = opts.log.child({ module: 'tftp' });
   const stats = emptyStats();
-  // One machine fetches its files one after another; a few in parallel allow for
-  // a firmware retry overlapping a stale transfer and for several NICs behind NAT.
-  const admission = new Admission(opts.maxTransfers ?? 512, opts.maxPerClient ?? 8);
+  const perClient = opts.maxTransfersPerClient ?? DEFAULT_MAX_TRANSFERS_PER_CLIENT;
+  const admission = new Admission(opts.maxTransfers ?? 512, perClient);
   const running = new Set<Promise<void>>();
   let closed = false;
 
@@ -77,6 +86,20 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
 
   const refuse = (peer: Peer, code: number, message: string) => {
     if (!closed) socket.send(encodeError(code, message), peer.port, peer.address);
+    return !closed;
+  };
+  const report = (rec: TransferRecord<T>) => {
+    try {
+      opts.onTransfer?.(rec);
+    } catch (err) {
+      log.error({ err }, 'onTransfer hook threw');
+    }
+  };
+  /** A request refused on the listening port, before admission: answered with `code`, reported. */
+  const refuseRequest = (peer: Peer, path: string, kind: TftpFailure['kind'], code: number, message: string) => {
+    const text = errorText(message);
+    const sent = refuse(peer, code, text) ? { code, message: text } : null;
+    report(refusal(peer, path, { kind, sent, detail: text }));
   };
   const deps = (key: string): RequestDeps<T> => ({
     host,
@@ -89,21 +112,24 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
     started: (transfer) => admission.started(key, transfer),
     refuse,
     closing: () => closed,
-    report(rec) {
-      try {
-        opts.onTransfer?.(rec);
-      } catch (err) {
-        log.error({ err }, 'onTransfer hook threw');
-      }
-    },
+    report,
   });
 
   socket.on('message', (msg, rinfo) => {
     if (closed) return;
+    const peer = { address: rinfo.address, port: rinfo.port };
     const decoded = decode(msg);
     if (!decoded.ok) {
-      stats.dropped[decoded.reason === 'bad-opcode' ? 'badOpcode' : decoded.reason]++;
-      return;
+      if (decoded.reason !== 'malformed') {
+        stats.dropped[decoded.reason === 'bad-opcode' ? 'badOpcode' : decoded.reason]++;
+        return;
+      }
+      // A request that names no file or no mode: RFC 1350 error 4, as tftp-hpa answers.
+      // debug, not info: a stream of them from one host must not flood the log.
+      stats.requests++;
+      stats.dropped.malformed++;
+      log.debug({ peer, error: decoded.error }, 'tftp malformed request refused');
+      return refuseRequest(peer, decoded.filename ?? '', 'malformed', ERR.ILLEGAL_OPERATION, decoded.error);
     }
     const p = decoded.packet;
     if (p.op !== 'rrq' && p.op !== 'wrq') {
@@ -111,19 +137,15 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
       return;
     }
     stats.requests++;
-    const peer = { address: rinfo.address, port: rinfo.port };
     if (p.op === 'wrq') {
       stats.dropped.writeRefused++;
-      log.warn({ peer, file: p.filename }, 'tftp write request refused');
-      return refuse(peer, ERR.ACCESS_VIOLATION, 'uploads are not accepted');
+      log.warn({ peer, file: shown(p.filename) }, 'tftp write request refused');
+      return refuseRequest(peer, p.filename, 'writeRefused', ERR.ACCESS_VIOLATION, 'uploads are not accepted');
     }
     const admitted = admission.admit(peer);
     if (!admitted.ok) {
       stats.dropped[admitted.reason]++;
-      // debug, not warn: a request flood must not become a log flood; the counter shows it.
-      if (admitted.reason !== 'duplicateRequest') {
-        log.debug({ peer, file: p.filename, active: admission.size }, 'tftp request dropped: too many transfers');
-      }
+      if (admitted.reason !== 'duplicateRequest' && admitted.report) overLimit(peer, p.filename, admitted.reason);
       return;
     }
     const job = serveRequest(deps(admitted.key), p.filename, p.mode, p.options, peer)
@@ -134,6 +156,18 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
       });
     running.add(job);
   });
+
+  /** Over a limit: no ERROR (see admission.ts), reported once per spell. */
+  function overLimit(peer: Peer, path: string, kind: OverLimit): void {
+    const limit =
+      kind === 'busy'
+        ? `transfers running: ${admission.size}, the server's limit`
+        : `transfers running for this address: ${perClient}, its limit (tftp.maxTransfersPerClient)`;
+    const detail = `not answered, the client retries later; ${limit}`;
+    // debug, not warn: a request flood must not become a log flood; the counter shows it.
+    log.debug({ peer, file: shown(path), active: admission.size }, 'tftp request dropped: too many transfers');
+    report(refusal(peer, path, { kind, sent: null, detail }));
+  }
 
   return {
     address: () => {

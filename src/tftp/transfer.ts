@@ -14,7 +14,16 @@
 // ERROR packet after a bounded number of consecutive timeouts.
 // A window goes out in one native call (udp.ts); sends are synchronous, so one
 // frame buffer per transfer holds the window being sent.
-import { decode, encodeError, encodeOack, ERR, writeDataHeader, type Options } from './packet.js';
+import {
+  decode,
+  encodeError,
+  encodeOack,
+  ERR,
+  errorText,
+  writeDataHeader,
+  type Options,
+  type TftpErrorPacket,
+} from './packet.js';
 import type { ByteSource } from './source.js';
 import { ipToInt } from '../ip.js';
 import { TransferSocket } from './udp.js';
@@ -61,9 +70,13 @@ export interface TransferSpec {
   counters: TransferCounters;
 }
 
+/** Why a transfer failed: see TftpFailureKind (report.ts). */
+export type FailedKind = 'timeout' | 'io' | 'shutdown' | 'internal';
+
 export type Outcome =
   | { status: 'ok'; bytes: number }
-  | { status: 'failed'; bytes: number; error: string }
+  /** `sent`: the ERROR packet that told the client, null when none could be sent. */
+  | { status: 'failed'; bytes: number; error: string; kind: FailedKind; sent: TftpErrorPacket | null }
   /** The client sent an ERROR (EDK2 does so on purpose after its tsize probe). */
   | { status: 'aborted'; bytes: number; error: string };
 
@@ -113,7 +126,7 @@ export class Transfer {
 
   /** Ends the transfer from outside (server shutdown), telling the client why. */
   abort(reason: string): void {
-    this.fail(reason);
+    this.fail('shutdown', reason);
   }
 
   private get bytes(): number {
@@ -194,7 +207,7 @@ export class Transfer {
     const emit = (bytes: Buffer) => {
       if (gen !== this.generation || this.finished) return;
       const expected = Math.min((last - first + 1) * blksize, source.size - offset);
-      if (bytes.length !== expected) return this.fail('file changed during transfer');
+      if (bytes.length !== expected) return this.fail('io', 'file changed during transfer');
       // DATA packets back to back, each header before its block: the kernel cuts
       // the frame into one datagram per block (the last may be shorter).
       const segment = blksize + 4;
@@ -216,7 +229,7 @@ export class Transfer {
     };
     const bytes = source.slice(offset, (last - first + 1) * blksize);
     if (Buffer.isBuffer(bytes)) emit(bytes);
-    else bytes.then(emit, (err: Error) => this.fail(`read: ${err.message}`));
+    else bytes.then(emit, (err: Error) => this.fail('io', `read: ${err.message}`));
   }
 
   private noteSend(error: string | null): void {
@@ -258,7 +271,7 @@ export class Transfer {
   private onTimeout(): void {
     if (++this.retries > this.spec.timing.maxRetries) {
       const why = this.sendError ? ` (last send error: ${this.sendError})` : '';
-      return this.fail(`timed out after ${this.spec.timing.maxRetries} retransmissions${why}`);
+      return this.fail('timeout', `timed out after ${this.spec.timing.maxRetries} retransmissions${why}`);
     }
     this.rto = Math.min(this.rto * 2, Math.max(this.spec.timing.rtoMaxMs, this.rto));
     if (this.oackPending) this.sendOack(true);
@@ -266,13 +279,14 @@ export class Transfer {
   }
 
   /** Ends the transfer with an ERROR packet to the client. */
-  private fail(error: string): void {
+  private fail(kind: FailedKind, error: string): void {
     if (this.finished) return;
     this.finished = true;
     this.stopTimer();
-    this.socket.send(this.peerIp, this.spec.peer.port, encodeError(ERR.NOT_DEFINED, error));
+    const sent = { code: ERR.NOT_DEFINED, message: errorText(error) };
+    this.socket.send(this.peerIp, this.spec.peer.port, encodeError(sent.code, sent.message));
     this.close();
-    this.settle({ status: 'failed', bytes: this.bytes, error });
+    this.settle({ status: 'failed', bytes: this.bytes, error, kind, sent });
   }
 
   private finish(outcome: Outcome): void {

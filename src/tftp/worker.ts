@@ -54,7 +54,13 @@ async function run(id: number, wire: WireSpec, from: WireSource): Promise<void> 
     running.set(id, transfer);
     outcome = await transfer.done;
   } catch (err) {
-    outcome = { status: 'failed', bytes: 0, error: `transfer setup: ${(err as Error).message}` };
+    outcome = {
+      status: 'failed',
+      bytes: 0,
+      error: `transfer setup: ${(err as Error).message}`,
+      kind: 'internal',
+      sent: null,
+    };
   } finally {
     running.delete(id);
   }

@@ -1,7 +1,7 @@
 // A TFTP server process for integration tests and bench/tftp, run inside a network
 // namespace: static files from --root, plus pxelinux.cfg/01-<mac> rendered in memory
 // for every --mac. stdout carries JSON lines: {"ready":{address,port}} once bound,
-// {"transfer":TransferRecord} per answered request, {"stats":TftpStats} on SIGUSR2
+// {"transfer":TransferRecord} per request answered or refused, {"stats":TftpStats} on SIGUSR2
 // and on SIGTERM (after a clean close). Logs go to stderr.
 import { parseArgs } from 'node:util';
 import { resolveAsset } from '../../src/assets.js';
@@ -58,7 +58,7 @@ const server = await startTftpServer({
   blksizeMax: Number(values['blksize-max']),
   windowsizeMax: Number(values['windowsize-max']),
   maxTransfers: Number(values['max-transfers']),
-  maxPerClient: Number(values['max-per-client']),
+  maxTransfersPerClient: Number(values['max-per-client']),
   resolve,
   onTransfer: (rec) => out({ transfer: rec }),
   log: createLogger({ level: values['log-level'], destination: process.stderr }),

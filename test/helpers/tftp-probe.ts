@@ -1,8 +1,9 @@
 // Hostile-traffic probe, run in the client namespace by test/integration/tftp.test.ts:
 //   node tftp-probe.js HOST PORT REMOTE_NAME LOCAL_COPY
-// Sends runts and garbage to the listening port, then fetches REMOTE_NAME lock-step
-// while a second socket (a stranger) and the client itself throw runts, garbage
-// and ACKs at the transfer's port. Prints one JSON line with what it saw.
+// Sends runts and garbage to the listening port (no requests: a malformed request
+// is answered), then fetches REMOTE_NAME lock-step while a second socket (a
+// stranger) and the client itself throw runts, garbage and ACKs at the transfer's
+// port. Prints one JSON line with what it saw.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { encodeAck, encodeRequest, ERR } from '../../src/tftp/packet.js';
@@ -16,11 +17,9 @@ const expected = readFileSync(local);
 const garbage = [
   Buffer.alloc(0),
   Buffer.from([1]),
-  Buffer.from([0, 1]),
   Buffer.from([0, 4, 0, 1]), // ACK to the listening port
   Buffer.from([0, 3, 0, 1, 9, 9]), // DATA to the listening port
   Buffer.from([0, 9, 0, 0]), // opcode 9
-  Buffer.from('\x00\x01no-terminator', 'latin1'),
   ...Array.from({ length: 20 }, (_, i) => randomBytes(1 + i * 30)),
 ];
 

@@ -1,5 +1,6 @@
-// The DHCP server under abuse: 100,000 broken datagrams, and kill -9 in the middle
-// of a perfdhcp run (no ACKed lease lost, no address handed to two clients).
+// The DHCP server under abuse: 100,000 broken datagrams, relayed requests with a
+// malformed option 82, and kill -9 in the middle of a perfdhcp run (no ACKed lease
+// lost, no address handed to two clients).
 import t from 'tap';
 import Database from 'better-sqlite3';
 import { once } from 'node:events';
@@ -8,7 +9,8 @@ import { DHCP } from '../../src/dhcp/codec.js';
 import { intToIp } from '../../src/ip.js';
 import { macFromBytes } from '../../src/mac.js';
 import { REPO } from '../helpers/daemon.js';
-import { pcapDhcp, perfdhcp, scratch, startRackjoin, udhcpc } from '../helpers/dhcpLab.js';
+import { buildRequest } from '../helpers/dhcp.js';
+import { pcapDhcp, perfdhcp, probe, scratch, startRackjoin, udhcpc } from '../helpers/dhcpLab.js';
 import { createLab, labUnavailable, type Lab } from '../helpers/netns.js';
 
 const skip = process.env.CI ? false : (labUnavailable() ?? false);
@@ -66,6 +68,54 @@ t.test('100,000 random and truncated datagrams leave the daemon alive and answer
   );
   t.notOk(d.output().includes('request handling failed'), 'no datagram made a handler throw');
   t.notOk(d.output().includes('"level":50'), 'no errors logged');
+});
+
+t.test('relayed requests: option 82 echoed when well-formed, left out when malformed', { skip }, async (t) => {
+  const lab = await createLab(t, { clientAddress: true });
+  const token = 'relay-test-token-0123456789';
+  const d = await startRackjoin(t, lab, {
+    ...poolSpec(lab),
+    config: { api: { tokens: [{ name: 'metrics', token, scope: 'read' }] } },
+  });
+  // The client namespace plays the relay: giaddr is its address, it listens on 67 for the reply.
+  const relay = async (mac: string, o82: number[]) => {
+    const packet = buildRequest({
+      type: DHCP.DISCOVER,
+      mac,
+      giaddr: lab.clientIp,
+      options: [[82, Buffer.from(o82).toString('hex')]],
+    });
+    return probe(lab, { bindPort: 67, to: lab.serverIp, port: 67, packet });
+  };
+  const wellFormed = [1, 4, ...Buffer.from('eth7'), 2, 6, 2, 0, 0, 0, 0, 9];
+  const cases: [string, number[], boolean][] = [
+    ['well-formed', wellFormed, true],
+    ['sub-option overruns the option', [1, 40, ...Buffer.from('eth7')], false],
+    ['empty', [], false],
+    ['a good sub-option, then a code without its length', [1, 4, ...Buffer.from('eth7'), 2], false],
+  ];
+  let n = 0;
+  for (const [name, o82, echoed] of cases) {
+    const got = await relay(`02:00:00:00:82:0${++n}`, o82);
+    t.equal(got.length, 1, `${name}: one reply`);
+    const offer = got[0]?.packet;
+    t.equal(got[0]?.from, `${lab.serverIp}:67`, `${name}: to the relay, from port 67`);
+    t.equal(offer?.options.get(53)?.[0], DHCP.OFFER, `${name}: an OFFER`);
+    t.equal(intToIp(offer?.giaddr ?? 0), lab.clientIp);
+    if (echoed) t.same(offer?.options.get(82), Buffer.from(o82), `${name}: option 82 echoed verbatim`);
+    else t.notOk(offer?.options.has(82), `${name}: no option 82 in the reply`);
+  }
+  const r = await lab.exec(lab.client, [
+    'curl',
+    '-sS',
+    '--max-time',
+    '10',
+    '-H',
+    `Authorization: Bearer ${token}`,
+    `http://${lab.serverIp}:8080/metrics`,
+  ]);
+  t.match(r.stdout, /^rackjoin_dhcp_relay_agent_info_malformed_total 3$/m, 'the malformed ones are counted');
+  t.notOk(d.output().includes('request handling failed'), 'no request made a handler throw');
 });
 
 /** The server namespace's UDP counters (/proc/net/snmp is per network namespace). */

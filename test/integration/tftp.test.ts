@@ -15,10 +15,11 @@ import { createLab, labUnavailable, type Lab } from '../helpers/netns.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = join(here, '..', 'helpers', 'tftp-fixture.js');
 const probe = join(here, '..', 'helpers', 'tftp-probe.js');
+const ask = join(here, '..', 'helpers', 'tftp-ask.js');
 const MAC = '52:54:00:12:34:56';
 
 function missingTools(): string | null {
-  for (const tool of ['curl', 'tftp', 'atftp', 'nft', 'ethtool']) {
+  for (const tool of ['curl', 'tftp', 'atftp', 'nft', 'ethtool', 'in.tftpd']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
     } catch {
@@ -227,6 +228,84 @@ if (why && !process.env.CI) {
       t.ok((await server.stats()).dropped.writeRefused >= 2);
     });
 
+    await t.test('a read request that names no file gets the error tftp-hpa gives, and is reported', async (t) => {
+      // tftp-hpa in the same namespace, as the reference: the same crafted datagrams go to both.
+      const hpa = lab.spawn(lab.server, ['in.tftpd', '-L', '-u', 'root', '-s', root, '-a', `${host}:1069`]);
+      t.teardown(() => hpa.kill('SIGTERM'));
+      const hex = (s: string) => Buffer.from(s, 'latin1').toString('hex');
+      const requests: [string, string][] = [
+        ['bare opcode', '0001'],
+        ['empty filename', hex('\x00\x01\x00octet\x00')],
+        ['only NULs', hex('\x00\x01\x00\x00\x00\x00')],
+        ['no mode', hex('\x00\x01small.bin\x00')],
+        ['empty mode', hex('\x00\x01small.bin\x00\x00')],
+        ['unterminated filename', hex('\x00\x01small.bin')],
+        ['unknown mode', hex('\x00\x01small.bin\x00mail\x00')],
+      ];
+      const answers = async (port: number) => {
+        const r = await lab.exec(lab.client, ['node', ask, host, String(port), ...requests.map(([, h]) => h)], {
+          timeoutMs: 30_000,
+        });
+        t.equal(r.code, 0, r.stderr.slice(-500));
+        return r.stdout
+          .trim()
+          .split('\n')
+          .map(
+            (l) => JSON.parse(l) as { packet: { op: string; code?: number; message?: string }; port: number } | null,
+          );
+      };
+      // in.tftpd needs a moment to bind; bounded.
+      let reference = await answers(1069);
+      for (let i = 0; i < 20 && reference.some((a) => a === null); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        reference = await answers(1069);
+      }
+      t.ok(
+        reference.every((a) => a?.packet.op === 'error'),
+        'tftp-hpa answers each with an ERROR',
+      );
+      const mark = server.mark();
+      const before = await server.stats();
+      const ours = await answers(69);
+      requests.forEach(([name], i) => {
+        t.equal(ours[i]?.packet.op, 'error', `${name}: an ERROR, not silence`);
+        t.equal(
+          ours[i]?.packet.code,
+          reference[i]?.packet.code,
+          `${name}: code ${reference[i]?.packet.code}, as tftp-hpa`,
+        );
+      });
+      t.same(
+        ours.map((a) => a?.packet.message),
+        [
+          'Missing filename',
+          'Missing filename',
+          'Missing filename',
+          'Missing mode',
+          'Missing mode',
+          'Request not null-terminated',
+          'Unknown mode',
+        ],
+      );
+      const after = await server.stats();
+      t.equal(after.dropped.malformed - before.dropped.malformed, 6, 'malformed requests counted');
+      t.equal(after.dropped.badMode - before.dropped.badMode, 1);
+      // Too short to be a request: dropped and counted, like tftp-hpa, which drops it too.
+      const runts = await lab.exec(lab.client, ['node', ask, host, '69', '00', '01'], { timeoutMs: 10_000 });
+      t.same(runts.stdout.trim().split('\n'), ['null', 'null'], 'a runt gets no answer');
+      t.equal((await server.stats()).dropped.runt - after.dropped.runt, 2, 'runts counted');
+      const deadline = Date.now() + 3000;
+      while (server.records(mark).length < requests.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      const recs = server.records(mark);
+      t.equal(recs.length, requests.length, 'each refusal reported');
+      recs.forEach((rec, i) => {
+        const sent = ours.find((a) => a?.port === rec.peer.port)?.packet;
+        t.match(rec, { status: 'refused', peer: { address: lab.clientIp } }, requests[i]![0]);
+        if (rec.status !== 'ok') t.same(rec.failure.sent, { code: sent?.code, message: sent?.message }, 'as sent');
+      });
+    });
+
     await t.test('runts, garbage and strangers leave the server and other transfers alive', async (t) => {
       const o = join(out, 'bystander');
       // A bystander transfer in flight while the probe runs.
@@ -408,6 +487,8 @@ interface Fixture {
   mark(): number;
   /** The last record for `path` after `mark`, waiting briefly: it is printed just after the client's last ACK. */
   recordAfter(mark: number, path: string): Promise<TransferRecord<string> | undefined>;
+  /** Every record since `mark`. */
+  records(mark: number): TransferRecord<string>[];
   stats(): Promise<TftpStats>;
 }
 
@@ -454,6 +535,7 @@ async function startFixture(t: { teardown(fn: () => unknown): void }, lab: Lab, 
   return {
     pid: child.pid!,
     mark: () => records.length,
+    records: (mark) => records.slice(mark),
     async recordAfter(mark, path) {
       const deadline = Date.now() + 3000;
       while (!find(mark, path) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

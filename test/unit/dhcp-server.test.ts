@@ -87,6 +87,7 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
     received: { request: 1, invalid: 1, discover: 2 },
     sent: { ack: 1 },
     dropped: { short: 1, 'unknown-mac': 1, 'not-netboot': 1 },
+    relayAgentInfoMalformed: 0,
   });
   const offers = recorded.filter((r) => r.exchange.bootFile !== null);
   t.equal(offers.length, 1);
@@ -128,6 +129,6 @@ t.test('mode off starts nothing', async (t) => {
   const dhcp = createDhcp({ config, db: undefined as never, nodes: undefined as never, plan: undefined as never, log });
   t.equal(dhcp, null, 'no decider');
   const server = await startDhcpServer({ config, dhcp, dbFile: '', log, record: () => {} });
-  t.same(server.stats(), { received: {}, sent: {}, dropped: {} });
+  t.same(server.stats(), { received: {}, sent: {}, dropped: {}, relayAgentInfoMalformed: 0 });
   await server.close();
 });

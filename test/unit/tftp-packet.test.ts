@@ -62,12 +62,29 @@ t.test('malformed input is a typed failure, never a throw', async (t) => {
     ['opcode 0', Buffer.from([0, 0, 0, 0]), 'bad-opcode'],
     ['opcode 7', Buffer.from([0, 7, 0, 0]), 'bad-opcode'],
     ['opcode 0xffff', Buffer.from([0xff, 0xff, 1, 2, 3]), 'bad-opcode'],
-    ['rrq without terminator', Buffer.from('\x00\x01file', 'latin1'), 'malformed'],
-    ['rrq without mode', Buffer.from('\x00\x01file\x00', 'latin1'), 'malformed'],
-    ['rrq with empty name', Buffer.from('\x00\x01\x00octet\x00', 'latin1'), 'malformed'],
-    ['bare rrq opcode', Buffer.from([0, 1]), 'malformed'],
   ];
   for (const [name, buf, reason] of cases) t.same(decode(buf), { ok: false, reason }, name);
+});
+
+t.test('a request without a filename or mode says what to answer (tftp-hpa: error 4)', async (t) => {
+  const cases: [string, string, 'rrq' | 'wrq', string, string | null][] = [
+    ['bare rrq opcode', '\x00\x01', 'rrq', 'Missing filename', null],
+    ['empty filename', '\x00\x01\x00octet\x00', 'rrq', 'Missing filename', null],
+    ['only NULs', '\x00\x01\x00\x00\x00', 'rrq', 'Missing filename', null],
+    ['filename without terminator', '\x00\x01file', 'rrq', 'Request not null-terminated', 'file'],
+    ['no mode', '\x00\x01file\x00', 'rrq', 'Missing mode', 'file'],
+    ['empty mode', '\x00\x01file\x00\x00octet\x00', 'rrq', 'Missing mode', 'file'],
+    ['mode without terminator', '\x00\x01file\x00octet', 'rrq', 'Request not null-terminated', 'file'],
+    ['write request without mode', '\x00\x02up\x00', 'wrq', 'Missing mode', 'up'],
+  ];
+  for (const [name, bytes, op, error, filename] of cases) {
+    t.same(decode(Buffer.from(bytes, 'latin1')), { ok: false, reason: 'malformed', op, error, filename }, name);
+  }
+  const tail = decode(Buffer.from('\x00\x01f\x00octet\x00blksize\x00512\x00tsi', 'latin1'));
+  t.ok(
+    tail.ok && tail.packet.op === 'rrq' && tail.packet.options.blksize === '512',
+    'an unterminated option tail is ignored',
+  );
 });
 
 t.test('option quirks: dangling name, duplicates, prototype keys', async (t) => {

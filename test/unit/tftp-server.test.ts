@@ -238,7 +238,13 @@ t.test('no ACK: bounded retransmission with backoff, then an ERROR', async (t) =
   t.ok(Date.now() - t0 >= 50 + 100 + 200 + 200 - 20, 'intervals back off');
   t.same(await p.drain(300), [], 'nothing after the ERROR');
   await until(() => h.records.length > 0, 5000);
-  t.match(h.records, [{ status: 'failed', error: /timed out/ }]);
+  const sent = got[4]!.packet;
+  t.match(h.records, [{ status: 'failed', path: 'f', failure: { kind: 'timeout', detail: /timed out/ } }]);
+  t.same(
+    h.records[0]!.status !== 'ok' && h.records[0]!.failure.sent,
+    sent.op === 'error' && { code: sent.code, message: sent.message },
+    'the record holds the ERROR as sent',
+  );
   t.equal(h.server.stats().transfersFailed, 1);
 });
 
@@ -285,7 +291,9 @@ t.test('a client ERROR after the OACK ends the transfer (EDK2 tsize probe)', asy
   t.match(o?.packet, { op: 'oack', options: { tsize: '5000', blksize: '1468', windowsize: '4' } });
   p.send(encodeError(ERR.OPTION_REFUSED, 'tsize probe'), o!.from.port);
   t.same(await p.drain(300), [], 'nothing more is sent');
-  t.match(h.records, [{ status: 'aborted', error: /client error 8/ }]);
+  t.match(h.records, [
+    { status: 'aborted', failure: { kind: 'aborted', sent: null, detail: /client error 8: tsize probe/ } },
+  ]);
   t.equal(h.server.stats().transfersAborted, 1);
   const real = await fetch(h, p, 'ipxe.efi', { blksize: '1468', windowsize: '4' });
   t.equal(real.data.length, 5000, 'the real fetch that follows works');
@@ -307,26 +315,116 @@ t.test('refusals: write, unknown file, traversal, mode', async (t) => {
   t.match(await ask(encodeRequest('rrq', 'f', 'mail')), { op: 'error', code: ERR.ILLEGAL_OPERATION });
   const s = h.server.stats();
   t.same([s.dropped.writeRefused, s.dropped.notFound, s.dropped.accessViolation, s.dropped.badMode], [1, 1, 1, 1]);
-  t.equal(h.records.length, 3, 'every answered read request is reported');
+  t.equal(h.records.length, 4, 'every refused request is reported');
+});
+
+t.test('every ERROR sent is reported with its code, message, kind and the requested path', async (t) => {
+  const h = await harness(
+    t,
+    {},
+    {
+      async resolve(req) {
+        if (req.path === 'boom') throw new Error('hook bug');
+        return req.path === 'f' ? { data: Buffer.from('x') } : null;
+      },
+    },
+  );
+  const p = await peer(t);
+  const cases: [string, Buffer, string, number, string][] = [
+    ['empty filename', Buffer.from('\x00\x01\x00octet\x00', 'latin1'), 'malformed', ERR.ILLEGAL_OPERATION, ''],
+    ['only NULs', Buffer.from('\x00\x01\x00\x00\x00', 'latin1'), 'malformed', ERR.ILLEGAL_OPERATION, ''],
+    ['no mode', Buffer.from('\x00\x01f\x00', 'latin1'), 'malformed', ERR.ILLEGAL_OPERATION, 'f'],
+    ['unterminated', Buffer.from('\x00\x01pxelinux.0', 'latin1'), 'malformed', ERR.ILLEGAL_OPERATION, 'pxelinux.0'],
+    ['mode mail', encodeRequest('rrq', 'f', 'mail'), 'badMode', ERR.ILLEGAL_OPERATION, 'f'],
+    ['write', encodeRequest('wrq', 'up.bin', 'octet'), 'writeRefused', ERR.ACCESS_VIOLATION, 'up.bin'],
+    [
+      'traversal',
+      encodeRequest('rrq', '../etc/passwd', 'octet'),
+      'accessViolation',
+      ERR.ACCESS_VIOLATION,
+      '../etc/passwd',
+    ],
+    [
+      'missing',
+      encodeRequest('rrq', '/pxelinux.cfg/default', 'octet'),
+      'notFound',
+      ERR.FILE_NOT_FOUND,
+      'pxelinux.cfg/default',
+    ],
+    ['hook throws', encodeRequest('rrq', 'boom', 'octet'), 'resolveError', ERR.NOT_DEFINED, 'boom'],
+  ];
+  for (const [name, buf, kind, code, path] of cases) {
+    const before = h.records.length;
+    p.send(buf, h.port);
+    const got = await p.next();
+    t.equal(got?.packet.op, 'error', `${name}: answered with an ERROR`);
+    if (got?.packet.op !== 'error') continue;
+    t.equal(got.packet.code, code, `${name}: error ${code}`);
+    t.equal(got.from.port, h.port, `${name}: from the listening port`);
+    await until(() => h.records.length > before);
+    const rec = h.records[before];
+    t.match(rec, { status: 'refused', path, peer: { address: '127.0.0.1', port: p.port }, failure: { kind } }, name);
+    if (rec?.status === 'ok' || !rec) continue;
+    t.same(rec.failure.sent, { code: got.packet.code, message: got.packet.message }, `${name}: the ERROR as sent`);
+  }
+  t.match(h.records[0], { failure: { sent: { message: 'Missing filename' } } });
+  t.match(h.records[2], { failure: { sent: { message: 'Missing mode' } } });
+  t.match(h.records[3], { failure: { sent: { message: 'Request not null-terminated' } } });
+  t.match(h.records[4], { failure: { sent: { message: 'Unknown mode' }, detail: 'unknown transfer mode "mail"' } });
+  const s = h.server.stats();
+  t.equal(s.dropped.malformed, 4, 'malformed requests counted');
+  t.equal(s.requests, cases.length, 'and counted as requests');
+  t.equal(h.records.length, cases.length, 'one record each');
+});
+
+t.test('a hostile filename reaches the record bounded and escaped', async (t) => {
+  const h = await harness(t, {});
+  const p = await peer(t);
+  const name = 'a\x1b[31mred\r\nlevel=error \u202egnp.\\' + 'x'.repeat(5000);
+  p.send(encodeRequest('rrq', name, 'octet'), h.port);
+  t.match((await p.next())?.packet, { op: 'error', code: ERR.FILE_NOT_FOUND });
+  await until(() => h.records.length > 0);
+  const path = h.records[0]?.path ?? '';
+  t.ok(path.startsWith('a\\x1b[31mred\\x0d\\x0alevel=error \\u{202e}gnp.'), path.slice(0, 60));
+  t.notOk(
+    [...path].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || c === '\u202e'),
+    'no control or bidi characters',
+  );
+  t.ok(path.length < 300, `bounded (${path.length} characters)`);
+  t.ok(path.endsWith('...'), 'cut visibly');
+});
+
+t.test('a file that shrinks mid-transfer ends with error 0, reported as io', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rj-tftp-shrink-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'k');
+  writeFileSync(file, randomBytes(1024 * 1024));
+  const h = await harness(t, { k: { path: file } });
+  const p = await peer(t);
+  let truncated = false;
+  const shrink = () => {
+    if (!truncated) writeFileSync(file, 'short');
+    truncated = true;
+  };
+  await t.rejects(fetch(h, p, 'k', { blksize: '1468', windowsize: '8' }, { onBlock: shrink }), /error 0: file changed/);
+  await until(() => h.records.length > 0);
+  t.match(h.records, [
+    { status: 'failed', failure: { kind: 'io', sent: { code: 0, message: 'file changed during transfer' } } },
+  ]);
 });
 
 t.test('garbage on the listening port is dropped and counted', async (t) => {
   const h = await harness(t, { f: Buffer.from('hello') });
   const p = await peer(t);
-  for (const g of [
-    Buffer.alloc(0),
-    Buffer.from([1]),
-    Buffer.from([0, 1]),
-    Buffer.from([0, 4, 0, 1]),
-    randomBytes(300),
-  ]) {
+  for (const g of [Buffer.alloc(0), Buffer.from([1]), Buffer.from([0, 4, 0, 1]), randomBytes(300)]) {
     p.send(g, h.port);
   }
   t.same(await p.drain(200), [], 'no answer to garbage');
   const got = await fetch(h, p, 'f');
   t.equal(got.data.toString(), 'hello', 'still serving');
   const s = h.server.stats();
-  t.ok(s.dropped.runt + s.dropped.malformed + s.dropped.badOpcode >= 4);
+  t.equal(s.dropped.runt, 2);
+  t.ok(s.dropped.badOpcode >= 2, 'a stray ACK and random bytes are not requests');
 });
 
 t.test('netascii converts line ends and tsize counts the converted bytes', async (t) => {
@@ -342,18 +440,52 @@ t.test('netascii converts line ends and tsize counts the converted bytes', async
 });
 
 t.test('limits: per client and in total; retransmitted RRQ is not a second transfer', async (t) => {
-  const h = await harness(t, { f: randomBytes(2000) }, { maxPerClient: 1, maxTransfers: 2 });
+  const h = await harness(t, { f: randomBytes(2000) }, { maxTransfersPerClient: 1, maxTransfers: 2 });
   const a = await peer(t);
   const b = await peer(t);
   a.send(encodeRequest('rrq', 'f', 'octet'), h.port);
-  t.equal((await a.next())?.packet.op, 'data');
+  const first = await a.next();
+  t.equal(first?.packet.op, 'data');
   a.send(encodeRequest('rrq', 'f', 'octet'), h.port); // same TID: a retransmission
-  b.send(encodeRequest('rrq', 'f', 'octet'), h.port); // same address, second transfer
-  t.same(await b.drain(200), [], 'over the per-client limit: no answer, the client will retry');
+  for (let i = 0; i < 3; i++) b.send(encodeRequest('rrq', 'f', 'octet'), h.port); // same address, a looping ROM
+  t.same(await b.drain(300), [], 'over the per-client limit: no answer, the client will retry');
   const s = h.server.stats();
   t.equal(s.dropped.duplicateRequest, 1);
-  t.equal(s.dropped.clientBusy, 1);
+  t.equal(s.dropped.clientBusy, 3);
   t.equal(s.active, 1);
+  t.match(
+    h.records,
+    [{ status: 'refused', path: 'f', peer: { port: b.port }, failure: { kind: 'clientBusy', sent: null } }],
+    'reported once, not per dropped request',
+  );
+  t.match(h.records[0], { failure: { detail: /transfers running for this address: 1, its limit/ } });
+
+  // Once a slot was free again, the next refusal is reported again.
+  for (let block = 1; block <= 4; block++) {
+    a.send(encodeAck(block), first!.from.port);
+    if (block < 4) await a.next();
+  }
+  await until(() => h.server.stats().active === 0);
+  a.send(encodeRequest('rrq', 'f', 'octet'), h.port);
+  t.equal((await a.next())?.packet.op, 'data');
+  b.send(encodeRequest('rrq', 'f', 'octet'), h.port);
+  await until(() => h.records.filter((r) => r.status === 'refused').length === 2);
+  t.equal(h.records.filter((r) => r.status === 'refused').length, 2, 'a new spell over the limit is reported');
+});
+
+t.test('the limit in total: another address is refused without an answer, and reported', async (t) => {
+  const h = await harness(t, { f: randomBytes(2000) }, { maxTransfers: 1 });
+  const a = await peer(t);
+  const other = await UdpPeer.open('127.0.0.2');
+  t.teardown(() => other.close());
+  a.send(encodeRequest('rrq', 'f', 'octet'), h.port);
+  t.equal((await a.next())?.packet.op, 'data');
+  other.send(encodeRequest('rrq', 'f', 'octet'), h.port);
+  other.send(encodeRequest('rrq', 'f', 'octet'), h.port);
+  t.same(await other.drain(300), [], 'no answer');
+  t.equal(h.server.stats().dropped.busy, 2);
+  t.match(h.records, [{ peer: { address: '127.0.0.2' }, failure: { kind: 'busy', sent: null } }]);
+  t.equal(h.records.length, 1);
 });
 
 t.test('close() ends active transfers with an ERROR and resolves', async (t) => {
@@ -364,5 +496,7 @@ t.test('close() ends active transfers with an ERROR and resolves', async (t) => 
   await h.server.close();
   const next = await p.next();
   t.match(next?.packet, { op: 'error', message: /shutting down/ });
-  t.match(h.records, [{ status: 'failed' }]);
+  t.match(h.records, [
+    { status: 'failed', failure: { kind: 'shutdown', sent: { code: 0, message: /shutting down/ } } },
+  ]);
 });
