@@ -153,7 +153,18 @@ async function startTftp(parts: Parts): Promise<TftpServer> {
       return asset.ok ? { path: asset.path } : null;
     },
     onTransfer(rec) {
-      if (rec.status !== 'ok') return;
+      if (rec.status !== 'ok') {
+        const { sent, detail } = rec.failure;
+        const error = sent ? `error ${sent.code} "${sent.message}"` : 'no answer';
+        const failure = {
+          what: 'tftp',
+          via: 'tftp',
+          file: rec.path,
+          detail: `${rec.status}: ${error}; ${detail}`,
+        } as const;
+        plane.failed(failure, rec.peer.address, rec.tag?.node);
+        return;
+      }
       const { path: file, bytes, durationMs } = rec;
       plane.served({
         via: 'tftp',

@@ -60,6 +60,9 @@ export interface ServedFile {
 }
 
 export class BootPlane {
+  /** A client retrying the same failing request (a boot ROM in a loop) writes one event per window. */
+  private readonly repeats = new RepeatWindow(10_000, 10_000);
+
   constructor(private readonly deps: BootPlaneDeps) {}
 
   /** The boot decision for `subject`, with the daemon's settings. */
@@ -162,7 +165,8 @@ export class BootPlane {
    */
   failed(failure: Failure, client: string, node?: Node): void {
     const who = node ?? this.deps.clients.nodeFor(client);
-    if (who) this.deps.lifecycle.observe(who, { kind: 'failure', failure, client });
+    if (who && this.repeats.first(`${who.id} ${failure.what} ${failure.file}`))
+      this.deps.lifecycle.observe(who, { kind: 'failure', failure, client });
   }
 
   /** A request with a node token nobody holds, on the timeline of the node at that address (the token is not kept). */
@@ -190,5 +194,25 @@ export class BootPlane {
       durationMs: Math.round(f.durationMs),
       client,
     });
+  }
+}
+
+/** Which keys were seen within the last `windowMs`; bounded to `max` keys, oldest dropped first. */
+class RepeatWindow {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly max: number,
+  ) {}
+
+  /** True the first time `key` is seen in a window. */
+  first(key: string, now = Date.now()): boolean {
+    const at = this.seen.get(key);
+    if (at !== undefined && now - at < this.windowMs) return false;
+    this.seen.delete(key);
+    this.seen.set(key, now);
+    if (this.seen.size > this.max) this.seen.delete(this.seen.keys().next().value!);
+    return true;
   }
 }
