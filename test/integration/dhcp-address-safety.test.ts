@@ -174,7 +174,13 @@ t.test(
     );
     const conflict = await eventually(() => events().find((e) => e.type === 'dhcp.conflict'));
     if (!t.match(conflict?.data, { address: `${p}.100`, method: 'icmp', answeredBy: null, relay: lab.clientIp }))
-      t.comment(JSON.stringify(events()));
+      t.comment(
+        JSON.stringify(events()),
+        d
+          .output()
+          .split('\n')
+          .filter((l) => /"level":[45]0/.test(l)),
+      );
     t.equal(await metric(lab, 'rackjoin_dhcp_conflicts_total{method="icmp"}'), 1);
 
     const chosen = [
