@@ -3,5 +3,6 @@
 NAPI_MODULE_INIT() {
   register_udp(env, exports);
   register_ifaddrs(env, exports);
+  register_probe(env, exports);
   return exports;
 }

@@ -51,6 +51,14 @@ export const ConfigSchema = Strict({
         default: 86400,
         description: 'how long an address a client DECLINEd stays out of use',
       }),
+      conflictCheckMs: Type.Integer({
+        minimum: 0,
+        maximum: 5000,
+        default: 100,
+        description:
+          'pool mode: how long to wait for an answer (ARP on the served link, ICMP echo for relayed subnets) ' +
+          'before first offering an address; 0 = no check',
+      }),
       installedBoot: StringEnum(INSTALLED_BOOT, {
         default: 'ipxe-script',
         description:

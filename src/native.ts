@@ -16,6 +16,15 @@ export interface Native {
   pathMtu(address: number): number;
   /** ifaddrs.c: null when there is no such interface. */
   interfaceAddresses(name: string): { up: boolean; running: boolean; addresses: number[] } | null;
+  /** probe.c: an ARP socket on `iface`; every ARP packet another host sends, by sender. Throws without CAP_NET_RAW. */
+  arpOpen(iface: string, onSender: (address: number, mac: Buffer) => void): unknown;
+  /** probe.c: broadcast an RFC 5227 probe for `address`; 0 or an errno. */
+  arpProbe(socket: unknown, address: number): number;
+  /** probe.c: an ICMP socket (raw, else an unprivileged ping socket); echo replies to it. */
+  icmpOpen(onReply: (address: number, sequence: number) => void): [unknown, 'raw' | 'dgram'];
+  /** probe.c: an echo request to `address`; 0 or an errno. */
+  icmpEcho(socket: unknown, address: number, sequence: number): number;
+  probeClose(socket: unknown): void;
 }
 
 // build/Release is two levels above dist/src/.

@@ -113,12 +113,14 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
   metrics.addSource({
     subsystem: 'dhcp',
     stats: () => ({ ...server.stats() }),
-    labels: { received: 'type', sent: 'type', dropped: 'reason' },
+    labels: { received: 'type', sent: 'type', dropped: 'reason', probes: 'method', conflicts: 'method' },
     help: {
       received: 'DHCP packets received, by message type (invalid = unparseable)',
       sent: 'DHCP replies sent, by message type',
       dropped: 'DHCP requests not answered, by reason',
       relayAgentInfoMalformed: 'DHCP requests answered without echoing their malformed option 82',
+      probes: 'conflict checks sent before a pool address was first offered, by method (arp, icmp)',
+      conflicts: 'pool addresses found in use by the conflict check (quarantined), by method',
     },
   });
   return server;

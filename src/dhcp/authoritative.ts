@@ -4,7 +4,8 @@
 // Semantics follow Kea: an OFFER holds the address briefly; a REQUEST naming
 // another server withdraws our offer silently; a request for an address the
 // client may not have gets a NAK; DECLINE quarantines; RELEASE frees; INFORM is
-// answered without a lease.
+// answered without a lease. A pool never leases its subnet's network, broadcast,
+// router or server addresses (Subnet.excluded) nor another node's reservation.
 import type { BootPlan } from '../boot/decide.js';
 import { wantsNetboot } from '../boot/firmware.js';
 import type { Node } from '../inventory/store.js';
@@ -66,6 +67,8 @@ function refuse(ctx: HandlerContext, req: Request, owner: Node | undefined, subn
     return 'address reserved for another node';
   } else if (!subnet.range || ip < subnet.range[0] || ip > subnet.range[1]) {
     return 'address not in the pool';
+  } else if (subnet.excluded.has(ip)) {
+    return 'address is the network, broadcast, a router or the server';
   }
   if (!ctx.leases.availableTo(ip, req.mac)) return 'address in use';
   return null;

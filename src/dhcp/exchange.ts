@@ -32,9 +32,11 @@ export function exchangeOf(c: ExchangeContext, req: Request, out: Outcome, fate:
   const r = out.reply;
   const sent = r && fate?.sent ? r : undefined;
   const replyType = r ? MESSAGE_TYPES[r.type]! : null;
-  const type = sent
-    ? `dhcp.${c.mode === 'proxy' ? 'proxy-' : ''}${replyType!.toLowerCase()}`
-    : `dhcp.${received.toLowerCase()}`;
+  const type = out.conflict
+    ? 'dhcp.conflict'
+    : sent
+      ? `dhcp.${c.mode === 'proxy' ? 'proxy-' : ''}${replyType!.toLowerCase()}`
+      : `dhcp.${received.toLowerCase()}`;
   const p = req.packet;
   const data: Record<string, unknown> = {
     mode: c.mode,
@@ -57,9 +59,10 @@ export function exchangeOf(c: ExchangeContext, req: Request, out: Outcome, fate:
     };
   } else if (r && fate && !fate.sent) {
     data.withheld = { type: replyType, reason: fate.withheld };
-  } else {
+  } else if (!out.conflict) {
     data.dropped = out.drop ?? null;
   }
+  Object.assign(data, addressFacts(out));
   data.reason = out.reason ?? null;
   return {
     type,
@@ -68,6 +71,14 @@ export function exchangeOf(c: ExchangeContext, req: Request, out: Outcome, fate:
     client: clientAddress(req, sent?.packet.yiaddr ?? 0),
     data,
   };
+}
+
+/** The address a DECLINE gave up, or the one the conflict check found in use, and who answered. */
+function addressFacts(out: Outcome): Record<string, unknown> {
+  if (out.lease?.kind === 'decline') return { address: intToIp(out.lease.ip), quarantineSeconds: out.lease.seconds };
+  const c = out.conflict;
+  if (!c) return {};
+  return { address: intToIp(c.address), method: c.method, answeredBy: c.mac, quarantineSeconds: c.quarantineSeconds };
 }
 
 /** The client's own address if we know it: the one we leased, its ciaddr, or where a 4011 request came from. */

@@ -6,6 +6,7 @@
 import type { BootPlan } from '../boot/decide.js';
 import type { Node } from '../inventory/store.js';
 import type { LeaseChange, LeaseView } from './leaseStore.js';
+import type { ProbeMethod } from './conflict.js';
 import type { Network } from './network.js';
 import type { Boot, Reply } from './reply.js';
 
@@ -37,6 +38,16 @@ export interface Outcome {
   reason?: string;
   /** The lease change this exchange makes, applied by the server before the reply leaves. */
   lease?: LeaseChange;
+  /** The address this request was about to be offered answered the conflict check (server.ts). */
+  conflict?: Conflict;
+}
+
+export interface Conflict {
+  address: number;
+  method: ProbeMethod;
+  /** The MAC that answered (ARP); null for an echo reply. */
+  mac: string | null;
+  quarantineSeconds: number;
 }
 
 /** An operator's node, as opposed to none or a discovered machine: only those get addresses reserved. */

@@ -115,24 +115,37 @@ export function writeLeases(db: Db, writes: LeaseWrite[]): void {
  * Free addresses of one range as a stack: allocation pops, freeing pushes.
  * An address popped while held (lease, offer, reservation) is simply dropped;
  * it comes back when it is freed, or at the next rebuild when the stack runs dry.
+ * Excluded addresses (network, broadcast, ours, routers) never enter it.
  */
 class RangePool {
   private readonly stack: Uint32Array;
   private readonly inStack: Uint8Array;
+  /** Addresses with lease history: leased, declined, or probed free since start. */
+  private readonly seen: Uint8Array;
   private top = 0;
 
   constructor(
     readonly start: number,
     readonly end: number,
+    private readonly excluded: ReadonlySet<number>,
   ) {
     const size = end - start + 1;
     this.stack = new Uint32Array(size);
     this.inStack = new Uint8Array(size);
+    this.seen = new Uint8Array(size);
     this.refill();
   }
 
   contains(ip: number): boolean {
     return ip >= this.start && ip <= this.end;
+  }
+
+  known(ip: number): boolean {
+    return this.seen[ip - this.start] === 1;
+  }
+
+  learn(ip: number): void {
+    this.seen[ip - this.start] = 1;
   }
 
   /** Push every address (highest first, so allocation runs upwards). */
@@ -142,7 +155,7 @@ class RangePool {
 
   give(ip: number): void {
     const i = ip - this.start;
-    if (i < 0 || ip > this.end || this.inStack[i]) return;
+    if (i < 0 || ip > this.end || this.inStack[i] || this.excluded.has(ip)) return;
     this.inStack[i] = 1;
     this.stack[this.top++] = ip;
   }
@@ -188,9 +201,11 @@ export class LeaseStore {
     for (const r of rows) this.remember({ ...r, ip: ipToInt(r.ip) });
   }
 
-  /** Register a range to allocate from (pool mode). */
-  addRange(start: number, end: number): void {
-    this.pools.push(new RangePool(start, end));
+  /** Register a range to allocate from (pool mode), without the addresses in `excluded`. */
+  addRange(start: number, end: number, excluded: ReadonlySet<number> = new Set()): void {
+    const pool = new RangePool(start, end, excluded);
+    for (const ip of this.byIp.keys()) if (pool.contains(ip)) pool.learn(ip);
+    this.pools.push(pool);
   }
 
   // ---- reads ----------------------------------------------------------------
@@ -217,6 +232,22 @@ export class LeaseStore {
     const o = this.offers.get(ip);
     if (o && o.expires > now) return { kind: 'offer', mac: o.mac };
     return undefined;
+  }
+
+  /**
+   * False for a pool address nobody ever held and nobody has found free: the
+   * conflict check asks the wire before it is first offered. Everything else
+   * (leased, declined, probed) answers from memory.
+   */
+  hasHistory(ip: number): boolean {
+    if (this.byIp.has(ip)) return true;
+    for (const p of this.pools) if (p.contains(ip)) return p.known(ip);
+    return true;
+  }
+
+  /** `ip` was probed and nobody answered: it is offered without asking again. */
+  markChecked(ip: number): void {
+    this.learn(ip);
   }
 
   /** True when `ip` is free or already this MAC's. */
@@ -316,6 +347,7 @@ export class LeaseStore {
     const q: Lease = { ip, mac, state: 'declined', subnet, hostname: null, starts: now, expires: now + seconds * 1000 };
     this.byIp.set(ip, q);
     this.dirty.set(ip, q);
+    this.learn(ip);
   }
 
   /** Forget what has expired: leases, quarantines and offers. Returns how many leases ended. */
@@ -359,6 +391,11 @@ export class LeaseStore {
   private remember(l: Lease): void {
     this.byIp.set(l.ip, l);
     if (l.state === 'bound') this.byMac.set(l.mac, l);
+    this.learn(l.ip);
+  }
+
+  private learn(ip: number): void {
+    for (const p of this.pools) if (p.contains(ip)) p.learn(ip);
   }
 
   private forget(l: Lease): void {

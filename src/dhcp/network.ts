@@ -31,6 +31,8 @@ export interface Subnet {
   localIp: number | null;
   /** Option 54 and siaddr for this subnet's clients. */
   serverIp: number;
+  /** Addresses of the range that are never leased (see excludedAddresses). */
+  excluded: ReadonlySet<number>;
 }
 
 export interface Network {
@@ -48,6 +50,7 @@ export interface Network {
 export function buildNetwork(config: Config, addrs: number[] = localAddresses(config.interface)): Network {
   if (config.interface && addrs.length === 0) throw new Error(`interface ${config.interface} has no IPv4 address`);
   const advertise = config.advertise ? ipToInt(config.advertise) : null;
+  const ours = new Set([...addrs, ...(advertise !== null ? [advertise] : [])]);
   const subnets: Subnet[] = config.dhcp.subnets.map((s) => {
     const net = parseCidr(s.cidr);
     const localIp = addrs.find((a) => inCidr(a, net)) ?? null;
@@ -58,16 +61,18 @@ export function buildNetwork(config: Config, addrs: number[] = localAddresses(co
         throw new Error(`dhcp.subnets: range ${s.range} is not inside ${s.cidr}`);
       range = [a, b];
     }
+    const routers = (s.router ? [s.router] : []).map(ipToInt);
     return {
       cidr: s.cidr,
       net,
       range,
-      routers: (s.router ? [s.router] : []).map(ipToInt),
+      routers,
       dns: (s.dns ?? []).map(ipToInt),
       domain: s.domain ?? null,
       leaseSeconds: s.leaseSeconds,
       localIp,
       serverIp: advertise ?? localIp ?? addrs[0] ?? 0,
+      excluded: excludedAddresses(net, range, [...ours, ...routers]),
     };
   });
   const local = subnets.find((s) => s.localIp !== null);
@@ -77,8 +82,22 @@ export function buildNetwork(config: Config, addrs: number[] = localAddresses(co
     local,
     bindIp,
     serverIp: advertisedAddress(config, addrs) ?? 0,
-    ours: new Set([...addrs, ...(advertise !== null ? [advertise] : [])]),
+    ours,
   };
+}
+
+/**
+ * What a pool never hands out, even inside its range (as Kea and dnsmasq): the
+ * subnet's network and broadcast addresses (a /31 or /32 has none, RFC 3021), our
+ * own addresses and the routers. A client holding one breaks the link for everyone.
+ * Node reservations move with the inventory and are asked per request instead.
+ */
+function excludedAddresses(net: Cidr, range: [number, number] | null, hosts: number[]): Set<number> {
+  const out = new Set<number>();
+  if (!range) return out;
+  const special = net.prefix <= 30 ? [net.network, net.broadcast] : [];
+  for (const ip of [...special, ...hosts]) if (ip >= range[0] && ip <= range[1]) out.add(ip);
+  return out;
 }
 
 /** Relay agent sub-options we act on (RFC 3527 link selection, RFC 5107 server-id override). */

@@ -8,10 +8,12 @@ import { intToIp } from '../ip.js';
 import type { Logger } from '../log.js';
 import { encode, optU16 } from './codec.js';
 import { GroupCommit } from './commit.js';
+import { ConflictProbe, interfaceOf, type ProbeStats, type Verdict } from './conflict.js';
 import { ExchangeBatcher, exchangeOf, type ExchangeRecord, type Fate } from './exchange.js';
 import type { Outcome } from './handler.js';
 import { intake } from './intake.js';
 import { handle } from './modes.js';
+import { subnetFor } from './network.js';
 import { MESSAGE_TYPES, OPT } from './options.js';
 import { fitReply, relayAgentEcho, type Request } from './reply.js';
 import type { Dhcp } from './service.js';
@@ -28,7 +30,7 @@ export interface DhcpServerOptions {
   record: (records: ExchangeRecord[]) => void;
 }
 
-export interface DhcpStats {
+export interface DhcpStats extends ProbeStats {
   /** Datagrams in, by DHCP message type ('invalid' when unparseable). */
   received: Record<string, number>;
   /** Replies out, by message type. */
@@ -45,6 +47,26 @@ export interface DhcpServer {
 }
 
 const SWEEP_MS = 30_000;
+// Addresses one request may find in use before it goes unanswered (its client
+// retries, and the walk goes on past the quarantined ones).
+const MAX_CONFLICTS = 4;
+
+/** An OFFER waiting for its address's conflict check. */
+interface Withheld {
+  req: Request;
+  out: Outcome;
+  ch: Channel;
+  done: ((fate: Fate) => void) | null;
+  conflicts: number;
+}
+
+/** The conflict check of pool mode, unless turned off; ARP on the served link when it has a name. */
+function conflictProbe(config: Config, dhcp: Dhcp, log: Logger): ConflictProbe | null {
+  if (dhcp.mode !== 'pool' || config.dhcp.conflictCheckMs === 0) return null;
+  const localIp = dhcp.net.local?.localIp ?? null;
+  const link = config.interface ?? (localIp === null ? null : interfaceOf(localIp));
+  return new ConflictProbe({ timeoutMs: config.dhcp.conflictCheckMs, link, log });
+}
 
 function bump(counters: Record<string, number>, key: string): void {
   counters[key] = (counters[key] ?? 0) + 1;
@@ -52,10 +74,12 @@ function bump(counters: Record<string, number>, key: string): void {
 
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, dhcp, log } = opts;
-  const stats: DhcpStats = { received: {}, sent: {}, dropped: {}, relayAgentInfoMalformed: 0 };
-  if (!dhcp) return { stats: () => stats, close: async () => {} };
+  const stats: Omit<DhcpStats, keyof ProbeStats> = { received: {}, sent: {}, dropped: {}, relayAgentInfoMalformed: 0 };
+  const unprobed: ProbeStats = { probes: { arp: 0, icmp: 0 }, conflicts: { arp: 0, icmp: 0 } };
+  if (!dhcp) return { stats: () => ({ ...structuredClone(stats), ...unprobed }), close: async () => {} };
   const { mode, net, leases, ctx } = dhcp;
   const commits = new GroupCommit(leases, opts.dbFile, log);
+  const probe = conflictProbe(config, dhcp, log);
   const timeline = new ExchangeBatcher((records) => {
     try {
       opts.record(records);
@@ -76,17 +100,70 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (got.req.packet.options.has(OPT.relayAgent) && !relayAgentEcho(got.req.packet)) {
         stats.relayAgentInfoMalformed++;
       }
-      const out = handle(ctx, got.req);
-      if (out.lease) leases.apply(out.lease);
-      if (out.drop) bump(stats.dropped, out.drop);
-      const done = recorder(got.req, out);
-      if (out.reply) reply(got.req, out, ch, done);
-      else done?.(null);
+      const out = serve(got.req, ch, 0);
       if (log.isLevelEnabled('debug')) debugLine(got.req, rinfo, out);
     } catch (err) {
       bump(stats.dropped, 'handler-error');
       log.warn({ err, from: rinfo.address }, 'dhcp: request handling failed');
     }
+  }
+
+  /** Decide, apply and answer; `conflicts`: addresses this request already found in use. */
+  function serve(req: Request, ch: Channel, conflicts: number): Outcome {
+    const out = handle(ctx, req);
+    if (out.lease) leases.apply(out.lease);
+    if (out.drop) bump(stats.dropped, out.drop);
+    const done = recorder(req, out);
+    const ip = out.lease?.kind === 'offer' ? out.lease.ip : null;
+    if (out.reply && ip !== null && probe && !leases.hasHistory(ip)) withhold(ip, { req, out, ch, done, conflicts });
+    else if (out.reply) reply(req, out, ch, done);
+    else done?.(null);
+    return out;
+  }
+
+  // An OFFER of an address nobody ever held waits for the conflict check; the
+  // address is held by the offer meanwhile, and every other request is answered.
+  const checking = new Map<number, Withheld>();
+
+  function withhold(ip: number, w: Withheld): void {
+    const before = checking.get(ip);
+    checking.set(ip, w);
+    // A retransmission while the probe runs: the newest gets the answer.
+    if (before)
+      return before.done?.({ sent: false, withheld: 'superseded by a retransmission during the conflict check' });
+    probe!.check(ip, w.req.packet.giaddr === 0, (v) => {
+      const cur = checking.get(ip);
+      checking.delete(ip);
+      try {
+        if (cur) checked(ip, cur, v);
+      } catch (err) {
+        bump(stats.dropped, 'handler-error');
+        log.warn({ err, mac: cur?.req.mac }, 'dhcp: request handling failed after the conflict check');
+      }
+    });
+  }
+
+  function checked(ip: number, w: Withheld, v: Verdict): void {
+    if (leases.offerFor(w.req.mac) !== ip) return w.done?.({ sent: false, withheld: 'offer withdrawn meanwhile' });
+    if (!v.inUse) {
+      leases.markChecked(ip);
+      return reply(w.req, w.out, w.ch, w.done);
+    }
+    // Quarantined as if the client had DECLINEd it, and the next address is tried.
+    const seconds = config.dhcp.declineSeconds;
+    const subnet = subnetFor(net, w.req.packet)?.cidr ?? '';
+    leases.apply({ kind: 'decline', mac: w.req.mac, ip, seconds, subnet });
+    commits.schedule();
+    const address = intToIp(ip);
+    log.warn(
+      { address, method: v.method, answeredBy: v.mac, client: w.req.mac, quarantineSeconds: seconds },
+      `dhcp: ${address} is already in use (${v.method === 'arp' ? `ARP answer from ${v.mac}` : 'echo reply'}); quarantined, offering another`,
+    );
+    const conflict = { address: ip, method: v.method, mac: v.mac, quarantineSeconds: seconds };
+    const reason = `${address} answered the conflict check; quarantined for ${seconds} s`;
+    recorder(w.req, { ...w.out, reply: undefined, conflict, reason })?.(null);
+    if (w.conflicts + 1 < MAX_CONFLICTS) serve(w.req, w.ch, w.conflicts + 1);
+    else bump(stats.dropped, 'address-conflicts');
   }
 
   /** How to record this exchange once its fate is known; null when no timeline wants it. */
@@ -168,9 +245,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   );
 
   return {
-    stats: () => structuredClone(stats),
+    stats: () => ({ ...structuredClone(stats), ...structuredClone(probe?.stats ?? unprobed) }),
     async close() {
       clearInterval(sweeper);
+      probe?.close();
       // What was granted is committed and sent before the sockets go.
       await commits.close();
       await sockets.close();

@@ -52,7 +52,7 @@ export function createDhcp(deps: DhcpDeps): Dhcp | null {
     throw new Error('dhcp: no IPv4 address to hand out as server id and boot server; set `advertise` or `interface`');
   }
   const leases = new LeaseStore(deps.db);
-  if (mode === 'pool') for (const s of net.subnets) if (s.range) leases.addRange(s.range[0], s.range[1]);
+  if (mode === 'pool') for (const s of net.subnets) if (s.range) leases.addRange(s.range[0], s.range[1], s.excluded);
   const book = new AddressBook(nodes);
   const ctx: HandlerContext = {
     mode,

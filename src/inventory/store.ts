@@ -150,9 +150,13 @@ export class NodeStore {
     private readonly timelines: Pick<EventLog, 'moveTimeline'>,
   ) {}
 
-  /** Runs `fn` in one transaction (nested calls join the outer one). */
+  /**
+   * Runs `fn` in one transaction (nested calls join the outer one as savepoints).
+   * IMMEDIATE: a deferred one that read first and then writes fails at once with
+   * SQLITE_BUSY (no busy wait) when the lease writer thread committed in between.
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   // ---- reads -------------------------------------------------------------

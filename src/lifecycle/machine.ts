@@ -53,7 +53,10 @@ export type FileRole = (typeof FILE_ROLES)[number];
  * (reply sent, withheld, or request dropped): the timeline event it becomes.
  */
 export interface DhcpExchange {
-  /** Event type: dhcp.offer, dhcp.ack, dhcp.proxy-offer, ... when a reply went out, else dhcp.<request>. */
+  /**
+   * Event type: dhcp.offer, dhcp.ack, dhcp.proxy-offer, ... when a reply went out, else dhcp.<request>;
+   * dhcp.conflict when the address about to be offered answered the conflict check.
+   */
   type: string;
   /** The mode that answered: proxy | reservation | pool. */
   mode: string;

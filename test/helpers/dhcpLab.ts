@@ -65,38 +65,46 @@ export async function startRackjoin(t: Teardownable, lab: Lab, spec: DaemonSpec)
   return d;
 }
 
-export async function setClientMac(lab: Lab, mac: string): Promise<void> {
-  const r = await lab.exec(lab.client, ['ip', 'link', 'set', lab.clientIf, 'address', mac]);
+export async function setClientMac(lab: Lab, mac: string, dev = lab.clientIf): Promise<void> {
+  const r = await lab.exec(lab.client, ['ip', 'link', 'set', dev, 'address', mac]);
   if (r.code !== 0) throw new Error(`cannot set MAC: ${r.stderr}`);
 }
 
-/** busybox udhcpc, once; returns the variables its script saw at "bound" (empty: no lease). */
-export async function udhcpc(t: Teardownable, lab: Lab, mac: string, extra: string[]): Promise<Record<string, string>> {
-  await setClientMac(lab, mac);
+/**
+ * A macvlan `name` on the client's link in lab.client, up: one more machine on the
+ * wire (its own MAC), for clients that run at the same time. Only the interface
+ * that holds an address answers ARP for it (arp_ignore 1), as separate hosts would.
+ */
+export async function addClientLink(lab: Lab, name: string, mac: string, address?: string): Promise<void> {
+  const run = async (argv: string[]) => {
+    const r = await lab.exec(lab.client, argv);
+    if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
+  };
+  await run(['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1']);
+  await run(['ip', 'link', 'add', name, 'link', lab.clientIf, 'address', mac, 'type', 'macvlan', 'mode', 'bridge']);
+  if (address) await run(['ip', 'addr', 'add', address, 'dev', name]);
+  await run(['ip', 'link', 'set', name, 'up']);
+}
+
+/**
+ * busybox udhcpc, once, on `dev` (default the client's link, whose MAC becomes `mac`;
+ * another device keeps its own); returns the variables its script saw at "bound" (empty: no lease).
+ */
+export async function udhcpc(
+  t: Teardownable,
+  lab: Lab,
+  mac: string,
+  extra: string[],
+  dev = lab.clientIf,
+): Promise<Record<string, string>> {
+  if (dev === lab.clientIf) await setClientMac(lab, mac);
   const dir = scratch(t, 'rj-udhcpc-');
   const script = join(dir, 'script.sh');
   writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && env | sed "s/^/VAR /"\nexit 0\n');
   chmodSync(script, 0o755);
   const r = await lab.exec(
     lab.client,
-    [
-      'busybox',
-      'udhcpc',
-      '-f',
-      '-q',
-      '-n',
-      '-t',
-      '4',
-      '-T',
-      '1',
-      '-A',
-      '1',
-      '-i',
-      lab.clientIf,
-      '-s',
-      script,
-      ...extra,
-    ],
+    ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', '4', '-T', '1', '-A', '1', '-i', dev, '-s', script, ...extra],
     { timeoutMs: 20_000 },
   );
   return Object.fromEntries(

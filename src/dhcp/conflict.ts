@@ -1,0 +1,113 @@
+// Is anyone already using an address we are about to offer? dnsmasq pings an
+// address before it first offers it, Kea's ping_check hook does the same (ICMP
+// echo, 100 ms by default). On the link we serve directly an ARP probe is the
+// better question (a host with a firewall still answers ARP); a relayed subnet is
+// out of ARP's reach, so it gets the echo. The sockets are native (probe.c), one
+// of each kind for every probe in flight; each probe ends at its first answer or
+// after `timeoutMs`, whichever comes first, and never blocks the event loop.
+import { networkInterfaces } from 'node:os';
+import { intToIp } from '../ip.js';
+import type { Logger } from '../log.js';
+import { macFromBytes } from '../mac.js';
+import { native } from '../native.js';
+
+export type ProbeMethod = 'arp' | 'icmp';
+
+export type Verdict = { inUse: false } | { inUse: true; method: ProbeMethod; mac: string | null };
+
+export interface ProbeStats {
+  /** Probes sent, by method. */
+  probes: Record<ProbeMethod, number>;
+  /** Addresses found in use, by method. */
+  conflicts: Record<ProbeMethod, number>;
+}
+
+interface Pending {
+  method: ProbeMethod;
+  seq: number;
+  timer: NodeJS.Timeout;
+  done: (v: Verdict) => void;
+}
+
+export interface ProbeOptions {
+  timeoutMs: number;
+  /** The interface of the directly served link, for ARP; null: none (ICMP everywhere). */
+  link: string | null;
+  log: Logger;
+}
+
+export class ConflictProbe {
+  private readonly arp: unknown;
+  private readonly icmp: unknown;
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  readonly stats: ProbeStats = { probes: { arp: 0, icmp: 0 }, conflicts: { arp: 0, icmp: 0 } };
+
+  constructor(private readonly opts: ProbeOptions) {
+    const { link, log } = opts;
+    this.arp = link
+      ? open(log, `ARP on ${link}`, () => native.arpOpen(link, (ip, mac) => this.heard(ip, 'arp', mac)))
+      : null;
+    this.icmp = open(log, 'ICMP echo', () => native.icmpOpen((ip, seq) => this.heard(ip, 'icmp', seq))[0]);
+    if (!this.arp && !this.icmp) log.warn('dhcp: no conflict check possible: pool addresses are offered unchecked');
+  }
+
+  /**
+   * Ask whether `ip` is in use: by ARP when it is on the served link (`direct`) and
+   * ARP is open, else by echo. One probe per address at a time (the caller holds
+   * the address meanwhile). Without a way to ask, or when the probe cannot be
+   * sent (no route), the address counts as free: the client's own DECLINE remains.
+   */
+  check(ip: number, direct: boolean, done: (v: Verdict) => void): void {
+    const method: ProbeMethod | null = direct && this.arp ? 'arp' : this.icmp ? 'icmp' : null;
+    if (!method) return done({ inUse: false });
+    const seq = (this.seq = (this.seq + 1) & 0xffff);
+    const err = method === 'arp' ? native.arpProbe(this.arp, ip) : native.icmpEcho(this.icmp, ip, seq);
+    if (err !== 0) {
+      this.opts.log.debug({ address: intToIp(ip), method, errno: err }, 'dhcp: conflict probe not sent');
+      return done({ inUse: false });
+    }
+    this.stats.probes[method]++;
+    const timer = setTimeout(() => {
+      this.pending.delete(ip);
+      done({ inUse: false });
+    }, this.opts.timeoutMs);
+    this.pending.set(ip, { method, seq, timer, done });
+  }
+
+  /** Probes still waiting are dropped unanswered (the server is closing). */
+  close(): void {
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+    if (this.arp) native.probeClose(this.arp);
+    if (this.icmp) native.probeClose(this.icmp);
+  }
+
+  /** A packet from `ip`: any ARP it sends, or an echo reply to our probe of it. */
+  private heard(ip: number, method: ProbeMethod, what: Buffer | number): void {
+    const p = this.pending.get(ip);
+    if (!p || p.method !== method || (method === 'icmp' && what !== p.seq)) return;
+    clearTimeout(p.timer);
+    this.pending.delete(ip);
+    this.stats.conflicts[method]++;
+    p.done({ inUse: true, method, mac: typeof what === 'number' ? null : macFromBytes(what) });
+  }
+}
+
+function open(log: Logger, what: string, fn: () => unknown): unknown {
+  try {
+    return fn();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, `dhcp: conflict check by ${what} is not possible`);
+    return null;
+  }
+}
+
+/** The name of the interface that holds `ip` (the served link when `interface` is not set). */
+export function interfaceOf(ip: number): string | null {
+  const dotted = intToIp(ip);
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => a.family === 'IPv4' && a.address === dotted)) return name;
+  }
+  return null;
+}
