@@ -57,7 +57,7 @@ export interface LifecycleRouteDeps {
 }
 
 export function lifecycleRoutes({ nodes, events, lifecycle }: LifecycleRouteDeps): FastifyPluginAsyncTypebox {
-  const nodeView = nodeViews(nodes);
+  const nodeView = nodeViews(nodes, lifecycle);
   return async (app) => {
     app.post(
       '/nodes/:id/reimage',

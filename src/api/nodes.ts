@@ -49,12 +49,12 @@ const Timeline = Type.Object({
 
 export interface NodeRouteDeps {
   nodes: NodeStore;
-  lifecycle: Pick<Lifecycle, 'edit'>;
+  lifecycle: Pick<Lifecycle, 'edit' | 'reasonOf'>;
   events: Pick<EventLog, 'list'>;
 }
 
 export function nodeRoutes({ nodes, lifecycle, events }: NodeRouteDeps): FastifyPluginAsyncTypebox {
-  const nodeView = nodeViews(nodes);
+  const nodeView = nodeViews(nodes, lifecycle);
   return async (app) => {
     app.get(
       '/nodes',

@@ -5,6 +5,7 @@ import { BmcSchema, LOCAL_BOOT } from '../inventory/schema.js';
 import { NODE_STATES } from '../inventory/states.js';
 import { intentOf } from '../boot/decide.js';
 import type { Node, NodeStore } from '../inventory/store.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { Labels, StringEnum } from '../schema/common.js';
 
 const Iso = Type.String({ format: 'date-time' });
@@ -37,6 +38,13 @@ export const NodeView = Type.Object(
       }),
       reason: Type.String(),
     }),
+    reason: Nullable(
+      Type.String({
+        description:
+          'why the node needs the operator: a failed node\'s recorded failure, or "stuck: ..." for a provisioning ' +
+          'node past half its stage timeout; null otherwise',
+      }),
+    ),
     createdAt: Iso,
     updatedAt: Iso,
   },
@@ -57,15 +65,18 @@ export function stageDurations(n: Pick<Node, 'stages' | 'state'>, now = Date.now
   return out;
 }
 
-/** The view of each node, with what the boot decision gives it now. */
-export function nodeViews(nodes: Pick<NodeStore, 'profileOf'>): (n: Node) => NodeViewT {
+/** The view of each node, with what the boot decision gives it now and why it needs the operator. */
+export function nodeViews(
+  nodes: Pick<NodeStore, 'profileOf'>,
+  lifecycle: Pick<Lifecycle, 'reasonOf'>,
+): (n: Node) => NodeViewT {
   return (n) => {
     const intent = intentOf({ mac: n.macs[0] ?? '', node: n, profile: nodes.profileOf(n) });
-    return nodeView(n, { intent: intent.kind, reason: intent.reason });
+    return nodeView(n, { intent: intent.kind, reason: intent.reason }, lifecycle.reasonOf(n));
   };
 }
 
-function nodeView(n: Node, boot: NodeViewT['boot']): NodeViewT {
+function nodeView(n: Node, boot: NodeViewT['boot'], reason: string | null): NodeViewT {
   return {
     name: n.name,
     macs: n.macs,
@@ -83,6 +94,7 @@ function nodeView(n: Node, boot: NodeViewT['boot']): NodeViewT {
     durations: stageDurations(n),
     netboot: n.netboot,
     boot,
+    reason,
     createdAt: iso(n.createdAt),
     updatedAt: iso(n.updatedAt),
   };
