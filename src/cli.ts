@@ -128,11 +128,18 @@ The API commands use $RACKJOIN_URL (default http://127.0.0.1:8080) and $RACKJOIN
 (default: the token serve generated in ./data/admin.token). \`rackjoin COMMAND --help\` for its options.`,
   );
 
-/** package.json's version, read where the build left it (dist/src/cli.js → ../../package.json). */
+/** `rackjoin 0.1.0`: package.json's version, read where the build left it (dist/src/cli.js → ../../package.json). */
 function version(): string {
   const file = join(dirname(fileURLToPath(import.meta.url)), '../../package.json');
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  return `rackjoin ${(JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version}`;
 }
+
+const GLOBAL_FLAGS = new Map([
+  ['--help', usageText],
+  ['-h', usageText],
+  ['--version', version],
+  ['-V', version],
+]);
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -140,13 +147,17 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${usageText()}\n`);
     return 2;
   }
-  if (name === '--help' || name === '-h') return (print(usageText()), 0);
-  if (name === '--version' || name === '-V') return (print(`rackjoin ${version()}`), 0);
+  const global = GLOBAL_FLAGS.get(name);
+  if (global) {
+    print(global());
+    return 0;
+  }
   if (name.startsWith('-')) throw new UsageError(`unknown option ${name}${didYouMean(name, ['--version', '--help'])}`);
   const cmd = findCommand(COMMANDS, name);
   const inv = parseInvocation(cmd, rest);
-  if (inv.help) return (print(commandHelp(cmd)), 0);
-  return cmd.run(inv.values, inv.positionals);
+  if (!inv.help) return cmd.run(inv.values, inv.positionals);
+  print(commandHelp(cmd));
+  return 0;
 }
 
 /** What the operator can fix from the message alone, and the exit code it gets; null for a bug. */
