@@ -1,175 +1,224 @@
 #!/usr/bin/env node
-// rackjoin's command line: `serve` runs the daemon; the rest talk to its API.
-import { parseArgs } from 'node:util';
-import { ConfigError, configPath, loadConfig } from './config.js';
-import { createLogger } from './log.js';
-import { startDaemon } from './serve.js';
-import { SiteCheckError } from './findings.js';
-import { runCheck } from './cli/check.js';
+// rackjoin's command line: `serve` runs the daemon; the rest talk to its API. One
+// table entry per command: its usage line, help and option parsing come from it.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ApiClientError } from './cli/client.js';
+import {
+  command,
+  commandHelp,
+  findCommand,
+  KEEP_RUNNING,
+  parseInvocation,
+  synopsis,
+  usage,
+  UsageError,
+  type Command,
+} from './cli/commandTable.js';
 import { explainMac, importDir, listNodes, showNode } from './cli/commands.js';
 import { reimageNode, watchNodes } from './cli/lifecycle.js';
-import { InventoryError } from './inventory/store.js';
-import { InventoryFileError } from './inventory/files.js';
-
-const USAGE = `usage: rackjoin <command> [options]
-
-  serve [--config FILE]       run the daemon (default config: ./rackjoin.yaml if present, else built-in defaults)
-  check [--config FILE]       validate the config, inventory, templates and assets without starting anything;
-                              exit 0 clean, 1 warnings, 2 errors
-  nodes [--state S] [--label k=v]... [--json]
-                              list nodes
-  node ID [--json]            one node with its timeline (ID: name or any MAC)
-  import DIR                  load inventory YAML from DIR into the database (API-managed)
-  reimage ID [--power-cycle] [--force] [--json]
-                              arm a node for reinstall (drains it first with a kubeconfig;
-                              --force: go on when the drain does not finish)
-  watch                       live table of nodes as they change state (Ctrl-C to stop)
-  explain MAC [--arch bios|uefi|ipxe|arm64] [--json]
-                              dry run: what this MAC gets at every boot stage, and why
-
-The API commands use $RACKJOIN_URL (default http://127.0.0.1:8080) and $RACKJOIN_TOKEN
-(default: the token serve generated in ./data/admin.token).`;
+import { didYouMean } from './suggest.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
+const json = { type: 'boolean', description: 'the API response as JSON' } as const;
 
-async function serve(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
-  const file = configPath(values.config);
-  const { config, locate } = loadConfig(file);
-  const log = createLogger({ level: config.log.level });
-  const daemon = await startDaemon(config, log, { locate });
-  log.info({ config: file ?? '(built-in defaults)' }, 'config');
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    // A stuck close must not keep the process (and port 67) forever.
-    setTimeout(() => process.exit(1), 10_000).unref();
-    daemon.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    try {
-      daemon.parts.inventory.reload();
-    } catch {
-      /* logged by reload; the database keeps the last good inventory */
-    }
-  });
-}
-
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve':
-      await serve(rest);
-      return -1; // keep running
-    case 'check': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
-      return runCheck(configPath(values.config), print);
-    }
-    case 'nodes': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { state: { type: 'string' }, label: { type: 'string', multiple: true }, json: { type: 'boolean' } },
-      });
-      await listNodes(
-        { ...(values.state ? { state: values.state } : {}), labels: values.label ?? [], json: !!values.json },
-        print,
-      );
+const COMMANDS: Command[] = [
+  command({
+    name: 'serve',
+    summary: 'run the daemon',
+    help: 'Without --config: ./rackjoin.yaml if present, else the built-in defaults. SIGHUP reloads the inventory.',
+    options: { config: { type: 'string', short: 'c', arg: 'FILE', description: 'the config file' } },
+    run: async ({ config }) => {
+      // Loaded only here: the daemon's modules would slow every other command's start.
+      const { serve } = await import('./cli/serve.js');
+      await serve(config);
+      return KEEP_RUNNING;
+    },
+  }),
+  command({
+    name: 'check',
+    summary: 'validate the config, inventory, templates and assets without starting anything',
+    help:
+      'The checks serve runs before it starts (docs/configuration.md, "Checking a site"): one line per finding ' +
+      'with its file and line. Exit 0: clean; 1: warnings only; 2: errors.',
+    options: { config: { type: 'string', short: 'c', arg: 'FILE', description: 'the config file' } },
+    run: async ({ config }) => {
+      const [{ runCheck }, { configPath }] = await Promise.all([import('./cli/check.js'), import('./config.js')]);
+      return runCheck(configPath(config), print);
+    },
+  }),
+  command({
+    name: 'nodes',
+    summary: 'list nodes; REASON says why a failed or stuck node needs you',
+    options: {
+      state: { type: 'string', arg: 'S', description: 'only nodes in state S' },
+      label: { type: 'string', multiple: true, arg: 'K=V', description: 'only nodes with this label (repeat to AND)' },
+      json,
+    },
+    run: async ({ state, label, json }) => {
+      await listNodes({ ...(state ? { state } : {}), labels: label ?? [], json: !!json }, print);
       return 0;
-    }
-    case 'node': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: { json: { type: 'boolean' } },
-      });
-      if (positionals.length !== 1) throw new UsageError('node takes one ID');
-      await showNode(positionals[0]!, { json: !!values.json }, print);
+    },
+  }),
+  command({
+    name: 'node',
+    args: 'ID',
+    summary: 'one node with its timeline (ID: name or any MAC)',
+    help: 'Every event in full, wrapped to the terminal; a failed callback shows the output the node sent.',
+    options: { json },
+    run: async ({ json }, [id]) => {
+      await showNode(id!, { json: !!json }, print);
       return 0;
-    }
-    case 'import': {
-      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
-      if (positionals.length !== 1) throw new UsageError('import takes one directory');
-      await importDir(positionals[0]!, print);
+    },
+  }),
+  command({
+    name: 'import',
+    args: 'DIR',
+    summary: 'load inventory YAML from DIR into the database (API-managed)',
+    options: {},
+    run: async (_, [dir]) => {
+      await importDir(dir!, print);
       return 0;
-    }
-    case 'explain': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: { arch: { type: 'string' }, json: { type: 'boolean' } },
-      });
-      if (positionals.length !== 1) throw new UsageError('explain takes one MAC or node name');
-      await explainMac(positionals[0]!, { ...(values.arch ? { arch: values.arch } : {}), json: !!values.json }, print);
+    },
+  }),
+  command({
+    name: 'reimage',
+    args: 'ID',
+    summary: 'arm a node for reinstall',
+    help: 'With a kubeconfig the node is drained first; --force goes on when the drain does not finish.',
+    options: {
+      'power-cycle': { type: 'boolean', description: 'power-cycle it through its BMC once armed' },
+      force: { type: 'boolean', description: 'reimage even when the drain does not finish or fails' },
+      json,
+    },
+    run: async (v, [id]) => {
+      await reimageNode(id!, { powerCycle: !!v['power-cycle'], force: !!v.force, json: !!v.json }, print);
       return 0;
-    }
-    case 'reimage': {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: { 'power-cycle': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
-      });
-      if (positionals.length !== 1) throw new UsageError('reimage takes one ID');
-      await reimageNode(
-        positionals[0]!,
-        { powerCycle: !!values['power-cycle'], force: !!values.force, json: !!values.json },
-        print,
-      );
-      return 0;
-    }
-    case 'watch': {
-      parseArgs({ args: rest, options: {} });
+    },
+  }),
+  command({
+    name: 'watch',
+    summary: 'live table of nodes as they change state (Ctrl-C to stop)',
+    options: {},
+    run: async () => {
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       process.once('SIGTERM', () => stop.abort());
       await watchNodes({ signal: stop.signal, tty: !!process.stdout.isTTY }, (s) => process.stdout.write(s));
       return 0;
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      print(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      throw new UsageError(`unknown command "${command}"`);
-  }
+    },
+  }),
+  command({
+    name: 'explain',
+    args: 'MAC',
+    summary: 'dry run: what this MAC gets at every boot stage, and why',
+    options: { arch: { type: 'string', arg: 'bios|uefi|ipxe|arm64', description: 'the firmware asking' }, json },
+    run: async ({ arch, json }, [mac]) => {
+      await explainMac(mac!, { ...(arch ? { arch } : {}), json: !!json }, print);
+      return 0;
+    },
+  }),
+  command({
+    name: 'help',
+    args: '[COMMAND]',
+    summary: "the commands, or one command's options",
+    options: {},
+    run: async (_, [name]) => {
+      print(name ? commandHelp(findCommand(COMMANDS, name)) : usageText());
+      return 0;
+    },
+  }),
+];
+
+const usageText = () =>
+  usage(
+    COMMANDS,
+    `  --version, -V               the version
+
+The API commands use $RACKJOIN_URL (default http://127.0.0.1:8080) and $RACKJOIN_TOKEN
+(default: the token serve generated in ./data/admin.token). \`rackjoin COMMAND --help\` for its options.`,
+  );
+
+/** `rackjoin 0.1.0`: package.json's version, read where the build left it (dist/src/cli.js → ../../package.json). */
+function version(): string {
+  const file = join(dirname(fileURLToPath(import.meta.url)), '../../package.json');
+  return `rackjoin ${(JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version}`;
 }
 
-class UsageError extends Error {}
+const GLOBAL_FLAGS = new Map([
+  ['--help', usageText],
+  ['-h', usageText],
+  ['--version', version],
+  ['-V', version],
+]);
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    process.stderr.write(`${usageText()}\n`);
+    return 2;
+  }
+  const global = GLOBAL_FLAGS.get(name);
+  if (global) {
+    print(global());
+    return 0;
+  }
+  if (name.startsWith('-')) throw new UsageError(`unknown option ${name}${didYouMean(name, ['--version', '--help'])}`);
+  const cmd = findCommand(COMMANDS, name);
+  const inv = parseInvocation(cmd, rest);
+  if (!inv.help) return cmd.run(inv.values, inv.positionals);
+  print(commandHelp(cmd));
+  return 0;
+}
+
+/** What the operator can fix from the message alone, and the exit code it gets; null for a bug. */
+async function expected(err: unknown): Promise<number | null> {
+  if (err instanceof UsageError) return 2;
+  if (err instanceof ApiClientError) return 1;
+  // The daemon's errors (serve): their modules are loaded only now, as for serve itself.
+  const [{ ConfigError }, { InventoryError }, { InventoryFileError }, { TemplateError }, { SiteCheckError }] =
+    await Promise.all([
+      import('./config.js'),
+      import('./inventory/store.js'),
+      import('./inventory/files.js'),
+      import('./boot/templates.js'),
+      import('./findings.js'),
+    ]);
+  const refused = [ConfigError, InventoryError, InventoryFileError, SiteCheckError];
+  if (refused.some((kind) => err instanceof kind)) return 2;
+  if (err instanceof TemplateError) return 1;
+  // The system said no (a port in use, a permission, a locked database): its message says why.
+  const e = err as { syscall?: unknown; code?: unknown };
+  if (typeof e.syscall === 'string' || (typeof e.code === 'string' && /^(E[A-Z]+|SQLITE_\w+)$/.test(e.code))) return 1;
+  return null;
+}
+
+// A reader that went away (`rackjoin nodes | head -1`) is no error: stop quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    if (code !== KEEP_RUNNING) process.exitCode = code;
   },
-  (err: unknown) => {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`rackjoin: ${(err as Error).message}\n\n${USAGE}\n`);
-      process.exitCode = 2;
-    } else if (
-      err instanceof ConfigError ||
-      err instanceof InventoryError ||
-      err instanceof InventoryFileError ||
-      err instanceof SiteCheckError
-    ) {
-      process.stderr.write(`rackjoin: ${(err as Error).message}\n`);
-      process.exitCode = 2;
-    } else if (err instanceof ApiClientError) {
-      process.stderr.write(`rackjoin: ${err.message}\n`);
+  async (err: unknown) => {
+    const code = await expected(err);
+    if (code === null) {
+      process.stderr.write(`rackjoin: internal error (a bug; please report it): ${(err as Error).stack ?? err}\n`);
       process.exitCode = 1;
-    } else {
-      process.stderr.write(`rackjoin: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
+      return;
     }
+    process.stderr.write(`rackjoin: ${(err as Error).message}\n`);
+    if (err instanceof UsageError) {
+      const more = err.command ? `usage: rackjoin ${synopsis(err.command)}\n` : '';
+      const next = err.command
+        ? `\`rackjoin help ${err.command.name}\` for its options`
+        : '`rackjoin help` lists the commands';
+      process.stderr.write(`${more}${next}\n`);
+    }
+    process.exitCode = code;
   },
 );

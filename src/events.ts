@@ -72,6 +72,14 @@ export class EventLog {
     return rows.reverse().map(toEvent);
   }
 
+  /** A node's latest event of one type. */
+  lastOf(nodeId: number, type: string): NodeEvent | undefined {
+    const row = this.db
+      .prepare(`SELECT ${COLUMNS} FROM events WHERE node_id = ? AND type = ? ORDER BY id DESC LIMIT 1`)
+      .get(nodeId, type) as EventRow | undefined;
+    return row && toEvent(row);
+  }
+
   /** Events of one type across all nodes after `afterId`, oldest first (SSE resume). */
   since(afterId: number, type: string, limit = 1000): NodeEvent[] {
     const rows = this.db

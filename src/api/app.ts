@@ -39,7 +39,8 @@ export function createServer(log: Logger): FastifyInstance {
       },
     ) as FastifyBaseLogger,
     // Unknown keys are an error, not silently dropped: a typo must not look like success.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // verbose: errors carry their parent schema, for "did you mean" among its keys.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, verbose: true } },
     bodyLimit: 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();

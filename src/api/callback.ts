@@ -7,11 +7,12 @@ import { ROUTES } from '../boot/urls.js';
 import { NODE_STATES } from '../inventory/states.js';
 import type { NodeStore } from '../inventory/store.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
-import { CALLBACK_STAGES } from '../lifecycle/machine.js';
+import { CALLBACK_OUTPUT, CALLBACK_STAGES } from '../lifecycle/machine.js';
 import type { Metrics } from '../metrics.js';
 import { StringEnum } from '../schema/common.js';
 import { ApiError } from './errors.js';
 import { errorResponses } from './schemas.js';
+import { outputTail, scrubSecrets } from './scrub.js';
 
 const OUTCOMES = ['advanced', 'repeat', 'stale', 'ignored', 'none'] as const;
 
@@ -32,7 +33,18 @@ export function callbackRoute({ nodes, plane, lifecycle, metrics }: CallbackDeps
           tags: ['node-facing'],
           params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) }),
           body: Type.Object(
-            { stage: StringEnum(CALLBACK_STAGES), message: Type.Optional(Type.String({ maxLength: 4096 })) },
+            {
+              stage: StringEnum(CALLBACK_STAGES),
+              message: Type.Optional(Type.String({ maxLength: 4096 })),
+              output: Type.Optional(
+                Type.String({
+                  maxLength: CALLBACK_OUTPUT.acceptedChars,
+                  description:
+                    `the end of the failing command's output; the last ${CALLBACK_OUTPUT.keptBytes} bytes are ` +
+                    'kept on the timeline, with secrets masked',
+                }),
+              ),
+            },
             { additionalProperties: false },
           ),
           response: {
@@ -42,8 +54,9 @@ export function callbackRoute({ nodes, plane, lifecycle, metrics }: CallbackDeps
         },
       },
       async (req) => {
-        const { stage, message } = req.body;
-        const node = nodes.findByToken(req.params.token);
+        const { stage, message, output } = req.body;
+        const { token } = req.params;
+        const node = nodes.findByToken(token);
         if (!node) {
           metrics.callbackRefused(stage);
           plane.tokenRefused(`callback "${stage}"`, req.ip);
@@ -54,7 +67,13 @@ export function callbackRoute({ nodes, plane, lifecycle, metrics }: CallbackDeps
             'no node has this token (reimaged since this installer config was rendered?)',
           );
         }
-        const obs = { kind: 'callback', stage, client: req.ip, ...(message !== undefined ? { message } : {}) } as const;
+        const obs = {
+          kind: 'callback',
+          stage,
+          client: req.ip,
+          ...(message !== undefined ? { message: scrubSecrets(message, [token]) } : {}),
+          ...(output !== undefined ? { output: outputTail(output, [token]) } : {}),
+        } as const;
         const r = lifecycle.observe(node, obs);
         if (!r) throw new ApiError(404, 'not_found', 'no node has this token');
         req.log.info({ node: node.name, stage, outcome: r.outcome, state: r.state }, 'callback');

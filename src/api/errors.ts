@@ -7,6 +7,7 @@ import { ConfigError } from '../config.js';
 import { InventoryFileError } from '../inventory/files.js';
 import { InventoryError } from '../inventory/store.js';
 import { ReimageError } from '../lifecycle/reimage.js';
+import { didYouMean } from '../suggest.js';
 
 export class ApiError extends Error {
   constructor(
@@ -63,7 +64,10 @@ function humanValidation(err: FastifyError): string {
       const params = v.params as Record<string, unknown>;
       const where = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
       const key = (k: unknown) => `.${where ? `${where}.` : ''}${String(k)}`;
-      if (v.keyword === 'additionalProperties') return `${key(params.additionalProperty)}: unknown key`;
+      if (v.keyword === 'additionalProperties') {
+        const allowed = Object.keys((v as { parentSchema?: { properties?: object } }).parentSchema?.properties ?? {});
+        return `${key(params.additionalProperty)}: unknown key${didYouMean(String(params.additionalProperty), allowed)}`;
+      }
       if (v.keyword === 'required') return `${key(params.missingProperty)}: is required`;
       if (v.keyword === 'enum') return `.${where}: must be one of ${(params.allowedValues as string[]).join(', ')}`;
       return `${where ? `.${where}` : ''}: ${v.message}`;

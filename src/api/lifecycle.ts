@@ -64,7 +64,7 @@ export function lifecycleRoutes({
   lifecycle,
   inventory,
 }: LifecycleRouteDeps): FastifyPluginAsyncTypebox {
-  const nodeView = nodeViews(nodes, inventory);
+  const nodeView = nodeViews(nodes, lifecycle, inventory);
   return async (app) => {
     app.post(
       '/nodes/:id/reimage',

@@ -51,14 +51,14 @@ const Timeline = Type.Object({
 
 export interface NodeRouteDeps {
   nodes: NodeStore;
-  lifecycle: Pick<Lifecycle, 'edit'>;
+  lifecycle: Pick<Lifecycle, 'edit' | 'reasonOf'>;
   events: Pick<EventLog, 'list'>;
   inventory: Pick<Inventory, 'warningsFor'>;
   rules: ReservationRules;
 }
 
 export function nodeRoutes({ nodes, lifecycle, events, inventory, rules }: NodeRouteDeps): FastifyPluginAsyncTypebox {
-  const nodeView = nodeViews(nodes, inventory);
+  const nodeView = nodeViews(nodes, lifecycle, inventory);
   // The same address rules as an inventory reload (src/check/addresses.ts).
   const checkIp = (name: string, ip: string | null | undefined) => {
     const problem = ip ? rules.problem(ip) : null;

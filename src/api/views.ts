@@ -6,6 +6,7 @@ import { NODE_STATES } from '../inventory/states.js';
 import { intentOf } from '../boot/decide.js';
 import type { Inventory } from '../inventory/index.js';
 import type { Node, NodeStore } from '../inventory/store.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { Labels, StringEnum } from '../schema/common.js';
 
 const Iso = Type.String({ format: 'date-time' });
@@ -38,6 +39,13 @@ export const NodeView = Type.Object(
       }),
       reason: Type.String(),
     }),
+    reason: Nullable(
+      Type.String({
+        description:
+          'why the node needs the operator: a failed node\'s recorded failure, or "stuck: ..." for a provisioning ' +
+          'node past half its stage timeout; null otherwise',
+      }),
+    ),
     /** What the site check warns about this node or its profile (a kernel missing from assets/, ...). */
     warnings: Type.Array(Type.String()),
     createdAt: Iso,
@@ -60,18 +68,20 @@ export function stageDurations(n: Pick<Node, 'stages' | 'state'>, now = Date.now
   return out;
 }
 
-/** The view of each node, with what the boot decision gives it now. */
+/** The view of each node, with what the boot decision gives it now and why it needs the operator. */
 export function nodeViews(
   nodes: Pick<NodeStore, 'profileOf'>,
+  lifecycle: Pick<Lifecycle, 'reasonOf'>,
   inventory: Pick<Inventory, 'warningsFor'>,
 ): (n: Node) => NodeViewT {
   return (n) => {
     const intent = intentOf({ mac: n.macs[0] ?? '', node: n, profile: nodes.profileOf(n) });
-    return nodeView(n, { intent: intent.kind, reason: intent.reason }, inventory.warningsFor(n));
+    const boot = { intent: intent.kind, reason: intent.reason };
+    return nodeView(n, boot, lifecycle.reasonOf(n), inventory.warningsFor(n));
   };
 }
 
-function nodeView(n: Node, boot: NodeViewT['boot'], warnings: string[]): NodeViewT {
+function nodeView(n: Node, boot: NodeViewT['boot'], reason: string | null, warnings: string[]): NodeViewT {
   return {
     name: n.name,
     macs: n.macs,
@@ -89,6 +99,7 @@ function nodeView(n: Node, boot: NodeViewT['boot'], warnings: string[]): NodeVie
     durations: stageDurations(n),
     netboot: n.netboot,
     boot,
+    reason,
     warnings,
     createdAt: iso(n.createdAt),
     updatedAt: iso(n.updatedAt),

@@ -9,6 +9,7 @@ import Handlebars from 'handlebars';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CALLBACK_OUTPUT } from '../lifecycle/machine.js';
 
 /** The repository's templates/ directory (dist/src/boot → ../../../templates). */
 export const BUILTIN_TEMPLATES = resolve(dirname(fileURLToPath(import.meta.url)), '../../../templates');
@@ -26,7 +27,8 @@ export class TemplateError extends Error {
 
 const hbs = Handlebars.create();
 // Shell single-quoting: values from the inventory (labels, names) can be anything.
-hbs.registerHelper('shq', (v: unknown) => `'${String(v ?? '').replace(/'/g, `'"'"'`)}'`);
+const shq = (v: unknown) => `'${String(v ?? '').replace(/'/g, `'"'"'`)}'`;
+hbs.registerHelper('shq', shq);
 // JSON is valid YAML: the safe way to put any string into user-data.
 hbs.registerHelper('json', (v: unknown) => JSON.stringify(v ?? null));
 hbs.registerHelper('join', (arr: unknown, sep: unknown) =>
@@ -53,16 +55,30 @@ function callbackBody(args: unknown[]): string {
 function callbackUrl(options: Handlebars.HelperOptions): string {
   return (options.data.root as { urls: { callback: string } }).urls.callback;
 }
+const CURL = "curl -fsS --retry 10 --retry-delay 3 --retry-all-errors -H 'content-type: application/json'";
 hbs.registerHelper('callback', (...args: unknown[]) => {
   const options = args.pop() as Handlebars.HelperOptions;
-  const curl = "curl -fsS --retry 10 --retry-delay 3 --retry-all-errors -H 'content-type: application/json'";
-  return `${curl} -d '${callbackBody(args)}' ${callbackUrl(options)}`;
+  return `${CURL} -d ${shq(callbackBody(args))} ${callbackUrl(options)}`;
 });
 // The same for installers that only have busybox wget (debian-installer).
 hbs.registerHelper('wgetCallback', (...args: unknown[]) => {
   const options = args.pop() as Handlebars.HelperOptions;
   const wget = "wget -q -O /dev/null --header='Content-Type: application/json'";
-  return `${wget} --post-data='${callbackBody(args)}' ${callbackUrl(options)}`;
+  return `${wget} --post-data=${shq(callbackBody(args))} ${callbackUrl(options)}`;
+});
+
+// The end of a log as the inside of a JSON string, in plain POSIX sh (no jq or python
+// in every installer): control characters dropped, tabs made spaces, backslash and
+// quote escaped, lines joined with \n.
+const jsonTail = (log: string) =>
+  `tail -c ${CALLBACK_OUTPUT.sentBytes} ${shq(log)} 2>/dev/null | tr -d '\\000-\\010\\013-\\037\\177' | tr '\\011' ' ' | ` +
+  `sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g' -e 's/$/\\\\n/' | tr -d '\\n'`;
+// {{failedCallback "message" "/var/log/x.log"}}: report `failed` with the end of that
+// log (the failing command's output); rackjoin masks secrets before storing it.
+hbs.registerHelper('failedCallback', (message: unknown, log: unknown, options: Handlebars.HelperOptions) => {
+  const head = `${JSON.stringify({ stage: 'failed', message: String(message) }).slice(0, -1)},"output":"`;
+  const body = `{ printf '%s' ${shq(head)}; ${jsonTail(String(log))}; printf '"}'; }`;
+  return `${body} | ${CURL} --data-binary @- ${callbackUrl(options)}`;
 });
 
 interface Compiled {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { NodeViewT } from '../api/views.js';
 import type { Explanation } from '../explain.js';
 import { apiClient, ApiClientError } from './client.js';
-import { age, table } from './table.js';
+import { age, table, terminalWidth, wrap } from './table.js';
 
 interface EventView {
   id: number;
@@ -26,11 +26,20 @@ export async function listNodes(
   const { nodes } = await apiClient().request<{ nodes: NodeViewT[] }>('GET', `/api/v1/nodes${q.size ? `?${q}` : ''}`);
   if (opts.json) return print(JSON.stringify(nodes, null, 2));
   if (nodes.length === 0) return print('no nodes');
+  const row = (n: NodeViewT) => [
+    n.name,
+    n.state,
+    age(n.stateSince),
+    n.profile ?? '-',
+    n.ip ?? '-',
+    n.macs.join(','),
+    n.source,
+    n.reason ?? '-',
+  ];
   print(
-    table(
-      ['NAME', 'STATE', 'AGE', 'PROFILE', 'IP', 'MACS', 'SOURCE'],
-      nodes.map((n) => [n.name, n.state, age(n.stateSince), n.profile ?? '-', n.ip ?? '-', n.macs.join(','), n.source]),
-    ),
+    table(['NAME', 'STATE', 'AGE', 'PROFILE', 'IP', 'MACS', 'SOURCE', 'REASON'], nodes.map(row), {
+      width: terminalWidth(),
+    }),
   );
 }
 
@@ -53,6 +62,7 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
       `IP:       ${node.ip ?? '-'}`,
       `Labels:   ${labels}`,
       `Netboot:  ${netbootLine(node)}`,
+      ...(node.reason ? [`Reason:   ${node.reason}`] : []),
       ...node.warnings.map((w, i) => `${i === 0 ? 'Warnings: ' : '          '}${w}`),
       `Source:   ${node.source}${node.sourceFile ? ` (${node.sourceFile})` : ''}`,
       `Stages:   ${
@@ -69,8 +79,15 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
     table(
       ['TIME', 'SOURCE', 'EVENT', 'DETAIL'],
       events.map((e) => [e.ts, e.source, e.type, summarize(e.data)]),
+      { width: terminalWidth(), below: events.map((e) => outputLines(e.data, terminalWidth() - 6)) },
     ),
   );
+}
+
+/** A failed callback's output (the end of the failing command's log), shown under its event. */
+function outputLines(data: Record<string, unknown>, width: number): string[] {
+  if (typeof data.output !== 'string' || !data.output) return [];
+  return ['output:', ...wrap(data.output.trimEnd(), Math.max(30, width)).map((l) => `| ${l}`)];
 }
 
 /** What the node gets when it network-boots now: the boot decision's answer, and what to do about it. */
@@ -91,13 +108,12 @@ function seconds(s: number | undefined): string {
   return `${Math.floor(n / 3600)}h${String(Math.floor((n % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-/** One line of an event's data: the few fields an operator scans for. */
+/** An event's data in full, as key=value (nested objects left to --json; output goes below the event). */
 function summarize(data: Record<string, unknown>): string {
   return Object.entries(data)
-    .filter(([, v]) => v !== null && typeof v !== 'object')
+    .filter(([k, v]) => v !== null && typeof v !== 'object' && k !== 'output')
     .map(([k, v]) => `${k}=${String(v)}`)
-    .join(' ')
-    .slice(0, 160);
+    .join(' ');
 }
 
 export async function importDir(dir: string, print: Print): Promise<void> {

@@ -96,7 +96,8 @@ function observationEvent(obs: Observation): { type: string; source: string; dat
       return { type: 'installer.config', source: 'http', data: { file: obs.file, client: obs.client } };
     case 'callback': {
       const message = obs.message?.slice(0, MAX_MESSAGE) ?? null;
-      return { type: 'callback', source: 'api', data: { stage: obs.stage, message, client: obs.client } };
+      const output = obs.output ? { output: obs.output } : {};
+      return { type: 'callback', source: 'api', data: { stage: obs.stage, message, client: obs.client, ...output } };
     }
     case 'node-ready':
       return { type: 'kube.ready', source: 'kubernetes', data: { kubeNode: obs.kubeNode } };
@@ -222,6 +223,24 @@ export class Lifecycle extends EventEmitter<{ transition: [Transition]; observed
       }
     }
     return done;
+  }
+
+  /**
+   * Why the node needs the operator, in one line; null when it does not. A failed
+   * node: the reason its failure was recorded with (the callback's message, the
+   * timeout's diagnosis). A stuck one: a provisioning node that has spent more than
+   * half of its stage budget, with the diagnosis it would time out with.
+   */
+  reasonOf(node: Node, now = this.now()): string | null {
+    if (node.state === 'failed') {
+      const failure = this.deps.events.lastOf(node.id, 'state');
+      return failure?.data.to === 'failed' ? String(failure.data.reason) : 'failed';
+    }
+    const { pxe, install, join } = this.deps.timeouts;
+    const late = overdue(node, { pxe: pxe / 2, install: install / 2, join: join / 2 }, now);
+    if (!late) return null;
+    const recent = this.deps.events.latest(node.id, DIAGNOSIS_EVENTS).filter((e) => e.ts >= late.since);
+    return `stuck: ${explainStall(node.state, Math.floor((now - late.since) / 1000), recent)}`;
   }
 
   /**

@@ -44,6 +44,12 @@ const RANK: Partial<Record<NodeState, number>> = {
 
 export const CALLBACK_STAGES = ['installing', 'installed', 'joining', 'joined', 'failed'] as const;
 export type CallbackStage = (typeof CALLBACK_STAGES)[number];
+/**
+ * A `failed` callback's `output` (the end of the failing command's log): how much the
+ * API accepts, how much the templates send (more than is kept, so the cut to whole
+ * lines happens in rackjoin), and how much of its end is kept on the timeline.
+ */
+export const CALLBACK_OUTPUT = { acceptedChars: 64 * 1024, sentBytes: 8192, keptBytes: 4096 } as const;
 
 export const FILE_ROLES = ['loader', 'boot-config', 'kernel', 'initrd', 'asset'] as const;
 export type FileRole = (typeof FILE_ROLES)[number];
@@ -107,7 +113,8 @@ export type Observation =
     }
   /** user-data, meta-data, kickstart, preseed fetched with the node token */
   | { kind: 'installer-config'; file: string; client: string }
-  | { kind: 'callback'; stage: CallbackStage; message?: string; client: string }
+  /** `output`: the end of a failing command's output, secrets already masked (src/api/scrub.ts). */
+  | { kind: 'callback'; stage: CallbackStage; message?: string; output?: string; client: string }
   | { kind: 'failure'; failure: Failure; client: string }
   /** The apiserver reports the Node object (by hostname) Ready. */
   | { kind: 'node-ready'; kubeNode: string };

@@ -3,11 +3,13 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import * as addFormatsModule from 'ajv-formats';
 import type { Static, TSchema } from '@sinclair/typebox';
+import { didYouMean } from '../suggest.js';
 
 // ajv-formats ships CJS with a default export; under NodeNext the callable sits on .default.
 const addFormats = addFormatsModule.default as unknown as typeof addFormatsModule.default.default;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: false });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: false, verbose: true });
+// verbose: errors carry their parent schema, whose properties are the keys an unknown key may have meant.
 addFormats(ajv, ['ipv4', 'uri', 'date-time']);
 
 export interface ValidationProblem {
@@ -63,7 +65,8 @@ function simplify(errors: ErrorObject[]): ValidationProblem[] {
     if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       path.push(extra);
-      message = 'unknown key';
+      const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      message = `unknown key${didYouMean(extra, allowed)}`;
     } else if (e.keyword === 'enum') {
       message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
     } else if (e.keyword === 'required') {

@@ -89,7 +89,12 @@ t.test('create, patch, delete; bad input is a 4xx with a message', async (t) => 
     body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], colour: 'red' },
   });
   t.equal(unknownKey.status, 400);
-  t.match(unknownKey.body.message, /colour: unknown key/);
+  t.match(unknownKey.body.message, /colour: unknown key$/);
+  const typo = await call('POST', '/api/v1/nodes', {
+    token: TOKENS.admin,
+    body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], profle: 'ubuntu-worker' },
+  });
+  t.match(typo.body.message, /profle: unknown key \(did you mean "profile"\?\)/);
   const noProfile = await call('POST', '/api/v1/nodes', {
     token: TOKENS.admin,
     body: { name: 'api-02', macs: ['52:54:00:00:aa:02'], profile: 'nope' },

@@ -52,7 +52,7 @@ t.test('a bad config is refused with the key named and nothing started', async (
   const res = await cli(['serve', '--config', file], {});
   t.equal(res.code, 2);
   t.match(res.stderr, /dhcp\.mode: must be one of proxy, reservation, pool, off/);
-  t.match(res.stderr, /http\.prot: unknown key/);
+  t.match(res.stderr, /http\.prot: unknown key \(did you mean "port"\?\)/);
   t.notOk(existsSync(join(ws.dataDir, 'rackjoin.db')), 'no database was created');
 
   const noInv = ws.writeConfig({ inventory: 'missing-dir' });

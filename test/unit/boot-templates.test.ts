@@ -215,6 +215,11 @@ t.test('cloud-init NoCloud: user-data, meta-data, network-config parse as YAML',
     /"stage":"installing".*\/api\/v1\/callback\/node-token-abcdefghijklmnop$/,
   );
   t.match(doc.autoinstall['late-commands'].at(-1), /"stage":"installed"/);
+  t.match(
+    doc.autoinstall['error-commands'][0],
+    /^\{ printf '%s' '\{"stage":"failed","message":"the Ubuntu installer failed[^']*,"output":"'; tail -c 8192 '\/var\/log\/installer\/subiquity-server-debug\.log' .* \| curl .* --data-binary @- \S+\/api\/v1\/callback\/node-token-abcdefghijklmnop$/,
+    'a failed install reports the end of the installer log',
+  );
   const files = Object.fromEntries(
     doc.autoinstall['user-data'].write_files.map((f: { path: string; content: string }) => [f.path, f.content]),
   );
@@ -282,6 +287,12 @@ t.test('kickstart: sections closed, join and callbacks present', async (t) => {
   t.match(pre, /"stage":"installing"/);
   const post = ks.slice(ks.indexOf('%post'));
   t.match(post, /"stage":"installed"[^\n]*\n%end\s*$/, 'installed is reported last in %post');
+  t.match(post, /^rackjoin_failed\(\) \{ \{ printf .*"stage":"failed".*'\/root\/rackjoin-post\.log'.*; \}$/m);
+  t.match(
+    post,
+    /^set -e\n(#.*\n)?rackjoin_failed\(\) .*\ntrap '\[ \$\? -eq 0 \] \|\| rackjoin_failed' EXIT$/m,
+    'a failing step reports',
+  );
 });
 
 t.test('preseed: every line is a d-i answer, callbacks by busybox wget', async (t) => {

@@ -26,8 +26,13 @@ t.test('errors name the key and what is wrong', async (t) => {
     throw new Error('expected a ConfigError');
   };
   t.match(bad({ dhcp: { mode: 'proxi' } }), /cfg\.yaml: dhcp\.mode: must be one of proxy, reservation, pool, off/);
-  t.match(bad({ dhcp: { mdoe: 'pool' } }), /dhcp\.mdoe: unknown key/);
-  t.match(bad({ htpp: {} }), /htpp: unknown key/);
+  t.match(bad({ dhcp: { mdoe: 'pool' } }), /dhcp\.mdoe: unknown key \(did you mean "mode"\?\)/);
+  t.match(bad({ htpp: {} }), /htpp: unknown key \(did you mean "http"\?\)/);
+  t.match(
+    bad({ dhcp: { subnets: [{ cidr: '198.18.0.0/24', leaseSecond: 60 }] } }),
+    /dhcp\.subnets\[0\]\.leaseSecond: unknown key \(did you mean "leaseSeconds"\?\)/,
+  );
+  t.match(bad({ dhcp: { colour: 'red' } }), /dhcp\.colour: unknown key(;|$)/, 'no guess when nothing is close');
   t.match(bad({ http: { port: 'eighty' } }), /http\.port: must be integer/);
   t.match(bad({ advertise: '10.0.0.300' }), /advertise: must match format "ipv4"/);
   t.match(bad({ api: { tokens: [{ name: 'x', token: 'short', scope: 'admin' }] } }), /api\.tokens\[0\]\.token/);

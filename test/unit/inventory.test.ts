@@ -38,7 +38,11 @@ t.test('parse errors carry file and line', async (t) => {
   t.throws(() => file('b.yaml', bad), /b\.yaml:8: nodes\[1\]\.macs\[0\]: must match pattern/);
   t.throws(
     () => file('c.yaml', 'nodes:\n  - name: w1\n    macs: ["52:54:00:00:00:01"]\n    colour: red\n'),
-    /c\.yaml:4: nodes\[0\]\.colour: unknown key/,
+    /c\.yaml:4: nodes\[0\]\.colour: unknown key$/,
+  );
+  t.throws(
+    () => file('c2.yaml', 'nodes:\n  - name: w1\n    macs: ["52:54:00:00:00:01"]\n    lables: {}\n'),
+    /c2\.yaml:4: nodes\[0\]\.lables: unknown key \(did you mean "labels"\?\)/,
   );
   t.throws(() => file('d.yaml', ''), /d\.yaml: file is empty/);
   t.throws(
