@@ -7,6 +7,7 @@ import { startDaemon } from './serve.js';
 import { ApiClientError } from './cli/client.js';
 import { explainMac, importDir, listNodes, showNode } from './cli/commands.js';
 import { reimageNode, watchNodes } from './cli/lifecycle.js';
+import { savePcap } from './cli/pcap.js';
 import { InventoryError } from './inventory/store.js';
 import { InventoryFileError } from './inventory/files.js';
 
@@ -16,6 +17,7 @@ const USAGE = `usage: rackjoin <command> [options]
   nodes [--state S] [--label k=v]... [--json]
                               list nodes
   node ID [--json]            one node with its timeline (ID: name or any MAC)
+  node ID --pcap FILE         write the node's recent DHCP and TFTP packets to FILE (pcap)
   import DIR                  load inventory YAML from DIR into the database (API-managed)
   reimage ID [--power-cycle] [--force] [--json]
                               arm a node for reinstall (drains it first with a kubeconfig;
@@ -83,9 +85,13 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { json: { type: 'boolean' } },
+        options: { json: { type: 'boolean' }, pcap: { type: 'string' } },
       });
       if (positionals.length !== 1) throw new UsageError('node takes one ID');
+      if (values.pcap) {
+        await savePcap(positionals[0]!, values.pcap, print);
+        return 0;
+      }
       await showNode(positionals[0]!, { json: !!values.json }, print);
       return 0;
     }

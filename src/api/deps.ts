@@ -1,6 +1,7 @@
 // What the HTTP API uses of the daemon's parts (parts.ts builds them).
 import type { BootPlane } from '../boot/plane.js';
 import type { Endpoint } from '../boot/urls.js';
+import type { CaptureStore } from '../capture/store.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db.js';
 import type { Dhcp } from '../dhcp/service.js';
@@ -28,4 +29,6 @@ export interface ApiDeps {
   plane: BootPlane;
   /** The DHCP decider; null when dhcp.mode is off. */
   dhcp: Dhcp | null;
+  /** Each machine's recent DHCP and TFTP packets (in memory). */
+  captures: CaptureStore;
 }

@@ -7,6 +7,7 @@
 // asset root); every answered request is reported once through onTransfer.
 import { createSocket, type Socket } from 'node:dgram';
 import { availableParallelism } from 'node:os';
+import { datagramNow, type Datagram } from '../capture/pcap.js';
 import type { Logger } from '../log.js';
 import { Admission } from './admission.js';
 import { DEFAULT_BLKSIZE_MAX } from './options.js';
@@ -33,6 +34,11 @@ export interface TftpServerOptions<T> {
   timing?: Partial<RetransmitTiming>;
   resolve(req: TftpRequestInfo): Promise<TftpFile<T> | null>;
   onTransfer?(rec: TransferRecord<T>): void;
+  /**
+   * Packets for the client's capture: each datagram to the listening port and each
+   * error sent from it as it happens, a transfer's (TransferSpec.capture) when it ends.
+   */
+  capture?(peer: Peer, datagrams: Datagram[]): void;
   log: Logger;
 }
 
@@ -75,8 +81,19 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
     throw err;
   }
 
+  const capture = (peer: Peer, datagrams: Datagram[]) => {
+    try {
+      opts.capture?.(peer, datagrams);
+    } catch (err) {
+      log.error({ err }, 'tftp capture hook threw');
+    }
+  };
+  const listening = { address: host, port: socket.address().port };
   const refuse = (peer: Peer, code: number, message: string) => {
-    if (!closed) socket.send(encodeError(code, message), peer.port, peer.address);
+    if (closed) return;
+    const packet = encodeError(code, message);
+    socket.send(packet, peer.port, peer.address);
+    capture(peer, [datagramNow(true, listening, peer, packet)]);
   };
   const deps = (key: string): RequestDeps<T> => ({
     host,
@@ -89,6 +106,7 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
     started: (transfer) => admission.started(key, transfer),
     refuse,
     closing: () => closed,
+    capture,
     report(rec) {
       try {
         opts.onTransfer?.(rec);
@@ -100,6 +118,8 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
 
   socket.on('message', (msg, rinfo) => {
     if (closed) return;
+    const peer = { address: rinfo.address, port: rinfo.port };
+    capture(peer, [datagramNow(false, listening, peer, msg)]);
     const decoded = decode(msg);
     if (!decoded.ok) {
       stats.dropped[decoded.reason === 'bad-opcode' ? 'badOpcode' : decoded.reason]++;
@@ -111,7 +131,6 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
       return;
     }
     stats.requests++;
-    const peer = { address: rinfo.address, port: rinfo.port };
     if (p.op === 'wrq') {
       stats.dropped.writeRefused++;
       log.warn({ peer, file: p.filename }, 'tftp write request refused');
