@@ -10,7 +10,7 @@ import { ApiError } from './errors.js';
 import { errorResponses } from './schemas.js';
 
 /** The media type IANA registered for pcap files. */
-export const PCAP_TYPE = 'application/vnd.tcpdump.pcap';
+const PCAP_TYPE = 'application/vnd.tcpdump.pcap';
 
 export interface PcapRouteDeps {
   nodes: Pick<NodeStore, 'get'>;

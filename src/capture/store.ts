@@ -16,9 +16,9 @@
 import { recordLength, recordTime, splitRecords, writeRecord, type Datagram } from './pcap.js';
 
 /** What one machine's capture keeps at most: its newest packets. */
-export const PER_MACHINE_BYTES = 256 * 1024;
+const PER_MACHINE_BYTES = 256 * 1024;
 /** What all captures keep together. */
-export const TOTAL_BYTES = 64 * 1024 * 1024;
+const TOTAL_BYTES = 64 * 1024 * 1024;
 /** The unit of allocation: a DHCP exchange or two, or one large TFTP block (cut). */
 export const CHUNK_BYTES = 4096;
 
