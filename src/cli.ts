@@ -19,6 +19,7 @@ import {
 import { explainMac, importDir, listNodes, showNode } from './cli/commands.js';
 import { reimageNode, watchNodes } from './cli/lifecycle.js';
 import { didYouMean } from './suggest.js';
+import { savePcap } from './cli/pcap.js';
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 const json = { type: 'boolean', description: 'the API response as JSON' } as const;
@@ -65,10 +66,13 @@ const COMMANDS: Command[] = [
     name: 'node',
     args: 'ID',
     summary: 'one node with its timeline (ID: name or any MAC)',
-    help: 'Every event in full, wrapped to the terminal; a failed callback shows the output the node sent.',
-    options: { json },
-    run: async ({ json }, [id]) => {
-      await showNode(id!, { json: !!json }, print);
+    help:
+      'Every event in full, wrapped to the terminal; a failed callback shows the output the node sent. ' +
+      "With --pcap: the node's recent DHCP and TFTP packets as a pcap file (tcpdump -r, Wireshark) instead.",
+    options: { json, pcap: { type: 'string', arg: 'FILE', description: "write the node's packets to FILE (pcap)" } },
+    run: async ({ json, pcap }, [id]) => {
+      if (pcap) await savePcap(id!, pcap, print);
+      else await showNode(id!, { json: !!json }, print);
       return 0;
     },
   }),

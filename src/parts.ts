@@ -8,6 +8,7 @@ import { BootPlane } from './boot/plane.js';
 import { BootRenderer } from './boot/render.js';
 import { TemplateStore } from './boot/templates.js';
 import type { Endpoint } from './boot/urls.js';
+import { CaptureStore } from './capture/store.js';
 import type { Config } from './config.js';
 import { closeDatabase, openDatabase, type Migration } from './db.js';
 import { leaseHolderLookup, leaseMigrations } from './dhcp/leaseStore.js';
@@ -104,6 +105,7 @@ export function buildParts(config: Config, log: Logger): Parts {
       plane,
       dhcp,
       rules,
+      captures: new CaptureStore(),
     };
   } catch (err) {
     closeDatabase(db);

@@ -3,6 +3,8 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './api/app.js';
 import { resolveAsset } from './assets.js';
+import { maskSecretsKeepLength } from './boot/urls.js';
+import type { Datagram } from './capture/pcap.js';
 import { errorsOf, SiteCheckError, warningsOf } from './findings.js';
 import { checkSite } from './check/site.js';
 import type { Config, Locate } from './config.js';
@@ -102,6 +104,7 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
     dbFile: db.name,
     log: parts.log.child({ mod: 'dhcp' }),
     // Each exchange is one timeline event, written with the transition it causes.
+    captures: parts.captures,
     record: (records) =>
       lifecycle.observeAll(
         records.map((r) => ({
@@ -133,7 +136,10 @@ interface Served {
 }
 
 async function startTftp(parts: Parts): Promise<TftpServer> {
-  const { config, plane, metrics } = parts;
+  const { config, plane, metrics, clients, captures, endpoint } = parts;
+  // Bound to the wildcard, our side of a datagram is the address DHCP sends machines to.
+  const ours = (address: string) => (address === '0.0.0.0' ? endpoint.advertise : address);
+  const onWire = (d: Datagram): Datagram => ({ ...d, src: ours(d.src), dst: ours(d.dst) });
   const server = await startTftpServer<Served>({
     host: config.http.host,
     port: config.tftp.port,
@@ -148,11 +154,18 @@ async function startTftp(parts: Parts): Promise<TftpServer> {
       if (rendered) {
         return {
           data: rendered.content,
+          // Loader configs carry the node's token in its installer URLs; a capture shows it masked.
+          captureAs: maskSecretsKeepLength(rendered.content),
           tag: { role: 'boot-config', ...(rendered.node ? { node: rendered.node } : {}) },
         };
       }
       const asset = await resolveAsset(config.assets, req.path);
       return asset.ok ? { path: asset.path } : null;
+    },
+    // Firmware does not say who it is over TFTP: its address does (boot/clients.ts).
+    capture(peer, datagrams) {
+      const mac = clients.nodeFor(peer.address)?.macs[0];
+      if (mac) captures.add(mac, ...datagrams.map(onWire));
     },
     onTransfer(rec) {
       if (rec.status !== 'ok') {

@@ -2,6 +2,7 @@
 import type { BootPlane } from '../boot/plane.js';
 import type { ReservationRules } from '../check/addresses.js';
 import type { Endpoint } from '../boot/urls.js';
+import type { CaptureStore } from '../capture/store.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db.js';
 import type { Dhcp } from '../dhcp/service.js';
@@ -31,4 +32,6 @@ export interface ApiDeps {
   dhcp: Dhcp | null;
   /** Which addresses a node may have reserved (refused at reload and at the API alike). */
   rules: ReservationRules;
+  /** Each machine's recent DHCP and TFTP packets (in memory). */
+  captures: CaptureStore;
 }

@@ -11,12 +11,13 @@ import { leaseRoutes } from './leases.js';
 import { lifecycleRoutes } from './lifecycle.js';
 import { metricsRoute } from './metrics.js';
 import { nodeRoutes } from './nodes.js';
+import { pcapRoutes } from './pcap.js';
 import { bearer, errorResponses } from './schemas.js';
 
 const API_PREFIX = '/api/v1';
 
 export function operatorApi(parts: ApiDeps): FastifyPluginAsyncTypebox {
-  const { nodes, events, lifecycle, inventory, db, metrics, config, plane, dhcp, endpoint, rules } = parts;
+  const { nodes, events, lifecycle, inventory, db, metrics, config, plane, dhcp, endpoint, rules, captures } = parts;
   return async (op) => {
     op.addHook('onRequest', requireToken(parts.tokens));
     op.addHook('onRoute', (route) => {
@@ -29,6 +30,7 @@ export function operatorApi(parts: ApiDeps): FastifyPluginAsyncTypebox {
     await op.register(lifecycleRoutes({ nodes, events, lifecycle, inventory }), { prefix: API_PREFIX });
     await op.register(explainRoutes({ config, nodes, plane, dhcp, endpoint, inventory }), { prefix: API_PREFIX });
     await op.register(leaseRoutes(db, nodes), { prefix: API_PREFIX });
+    await op.register(pcapRoutes({ nodes, captures }), { prefix: API_PREFIX });
     await op.register(metricsRoute(metrics));
   };
 }

@@ -1,8 +1,8 @@
 // The node-facing URL and file-name layout, defined once: the HTTP routes are
 // registered from ROUTES, the template context builds its URLs with the helpers
 // below, DHCP points iPXE at entryScriptUrl(), the TFTP server recognises its
-// rendered files with tftpConfigName(), and logs mask the secret path segments
-// with maskSecrets().
+// rendered files with tftpConfigName(), and logs (maskSecrets) and packet
+// captures (maskSecretsKeepLength) mask the secret path segments.
 import { macHyphen, normalizeMac } from '../mac.js';
 import type { Loader } from './firmware.js';
 import type { InstallerFile } from './installers.js';
@@ -90,15 +90,29 @@ export function tftpConfigPath(loader: Exclude<Loader, 'ipxe'>, mac: string): st
   return loader === 'pxelinux' ? `pxelinux.cfg/01-${macHyphen(mac)}` : `grub.cfg-01-${macHyphen(mac)}`;
 }
 
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The path before each route's token. */
+const TOKEN_PREFIXES = Object.values(ROUTES)
+  .filter((route) => route.includes(':token'))
+  .map((route) => escape(route.split(':token')[0]!));
+
 /** A request URL with every node token replaced by [token], for logs. */
 export function maskSecrets(url: string): string {
   let out = url;
-  for (const route of Object.values(ROUTES)) {
-    if (!route.includes(':token')) continue;
-    const [before] = route.split(':token');
-    out = out.replace(new RegExp(`${escape(before!)}[^/?]+`, 'g'), `${before}[token]`);
-  }
+  for (const before of TOKEN_PREFIXES) out = out.replace(new RegExp(`(${before})[^/?]+`, 'g'), '$1[token]');
   return out;
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+// Node tokens are base64url (inventory/store.ts newNodeToken).
+const TOKEN_IN_TEXT = new RegExp(`(${TOKEN_PREFIXES.join('|')})([A-Za-z0-9_-]+)`, 'g');
+
+/**
+ * `bytes` (a file that may hold node-facing URLs) with every node token in them
+ * overwritten by as many `*`: the same length, so a packet carrying it still parses.
+ */
+export function maskSecretsKeepLength(bytes: Buffer): Buffer {
+  const text = bytes.toString('latin1');
+  const masked = text.replace(TOKEN_IN_TEXT, (_, before: string, token: string) => before + '*'.repeat(token.length));
+  return masked === text ? bytes : Buffer.from(masked, 'latin1');
+}

@@ -8,6 +8,8 @@ export class ApiClientError extends Error {}
 export interface ApiClient {
   baseUrl: string;
   request<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** A GET whose body is not JSON (a pcap file), as bytes. */
+  bytes(path: string): Promise<Buffer>;
   /** The raw response, for streams (server-sent events). */
   raw(path: string, init?: RequestInit): Promise<Response>;
 }
@@ -40,6 +42,13 @@ export function apiClient(env: NodeJS.ProcessEnv = process.env): ApiClient {
       );
     }
   };
+  /** The API's error as one line: its status and message. */
+  const failure = (res: Response, text: string) => {
+    const json = text ? (safeJson(text) as { message?: string }) : undefined;
+    const msg = json?.message ?? text ?? res.statusText;
+    const hint = res.status === 401 && !token ? ' (set RACKJOIN_TOKEN)' : '';
+    return new ApiClientError(`${res.status} ${msg}${hint}`);
+  };
   return {
     baseUrl,
     raw,
@@ -49,13 +58,13 @@ export function apiClient(env: NodeJS.ProcessEnv = process.env): ApiClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
       });
       const text = await res.text();
-      const json = text ? safeJson(text) : undefined;
-      if (!res.ok) {
-        const msg = (json as { message?: string } | undefined)?.message ?? text ?? res.statusText;
-        const hint = res.status === 401 && !token ? ' (set RACKJOIN_TOKEN)' : '';
-        throw new ApiClientError(`${res.status} ${msg}${hint}`);
-      }
-      return json as T;
+      if (!res.ok) throw failure(res, text);
+      return (text ? safeJson(text) : undefined) as T;
+    },
+    async bytes(path: string): Promise<Buffer> {
+      const res = await raw(path);
+      if (!res.ok) throw failure(res, await res.text());
+      return Buffer.from(await res.arrayBuffer());
     },
   };
 }

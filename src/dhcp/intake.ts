@@ -7,21 +7,23 @@ import { fingerprintOf } from './fingerprint.js';
 import { MESSAGE_TYPES } from './options.js';
 import type { Request } from './reply.js';
 
-export type Intake = { ok: true; req: Request; typeName: string } | { ok: false; reason: string };
+/** A refused datagram still names its machine when it parsed and has an Ethernet chaddr (for the capture). */
+export type Intake = { ok: true; req: Request; typeName: string } | { ok: false; reason: string; mac: string | null };
 
 export function intake(msg: Buffer, rinfo: RemoteInfo, proxyPort: boolean): Intake {
   const parsed = parse(msg);
-  if (!parsed.ok) return { ok: false, reason: parsed.error };
+  if (!parsed.ok) return { ok: false, reason: parsed.error, mac: null };
   const p = parsed.packet;
   const type = messageType(p);
-  if (p.op !== BOOTREQUEST) return { ok: false, reason: 'not-request' };
-  if (p.htype !== 1 || p.hlen !== 6) return { ok: false, reason: 'not-ethernet' };
-  if (type === null) return { ok: false, reason: 'no-message-type' }; // plain BOOTP is not served
-  if (type < 1 || type > 8) return { ok: false, reason: 'unknown-message-type' };
+  const mac = p.htype === 1 && p.hlen === 6 ? macFromBytes(p.chaddr) : null;
+  if (p.op !== BOOTREQUEST) return { ok: false, reason: 'not-request', mac };
+  if (mac === null) return { ok: false, reason: 'not-ethernet', mac };
+  if (type === null) return { ok: false, reason: 'no-message-type', mac }; // plain BOOTP is not served
+  if (type < 1 || type > 8) return { ok: false, reason: 'unknown-message-type', mac };
   const req: Request = {
     packet: p,
     type,
-    mac: macFromBytes(p.chaddr),
+    mac,
     fp: fingerprintOf(p),
     from: { address: rinfo.address, port: rinfo.port },
     proxyPort,

@@ -3,9 +3,11 @@
 // exchange (exchange.ts) once its outcome is known. Every datagram is handled
 // inside a try/catch: malformed input is counted and dropped, never fatal.
 import type { RemoteInfo } from 'node:dgram';
+import type { CaptureStore } from '../capture/store.js';
 import type { Config } from '../config.js';
 import { intToIp } from '../ip.js';
 import type { Logger } from '../log.js';
+import { dhcpCapture } from './capture.js';
 import { encode, optU16 } from './codec.js';
 import { GroupCommit } from './commit.js';
 import { ConflictProbe, interfaceOf, type ProbeStats, type Verdict } from './conflict.js';
@@ -28,6 +30,8 @@ export interface DhcpServerOptions {
   log: Logger;
   /** Exchanges for nodes' timelines, in batches, each once its outcome is known. */
   record: (records: ExchangeRecord[]) => void;
+  /** Where each machine's packets are kept for `GET /api/v1/nodes/:id/pcap`. */
+  captures?: Pick<CaptureStore, 'add'>;
 }
 
 export interface DhcpStats extends ProbeStats {
@@ -80,6 +84,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const { mode, net, leases, ctx } = dhcp;
   const commits = new GroupCommit(leases, opts.dbFile, log);
   const probe = conflictProbe(config, dhcp, log);
+  const proxyPort = mode === 'proxy' ? config.dhcp.proxyPort : null;
+  const capture = opts.captures && dhcpCapture(opts.captures, net, { port: config.dhcp.port, proxyPort });
   const timeline = new ExchangeBatcher((records) => {
     try {
       opts.record(records);
@@ -91,6 +97,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   function onMessage(msg: Buffer, rinfo: RemoteInfo, ch: Channel): void {
     try {
       const got = intake(msg, rinfo, ch.proxyPort);
+      const mac = got.ok ? got.req.mac : got.mac;
+      if (capture && mac) capture.received(mac, msg, rinfo, ch);
       if (!got.ok) {
         bump(stats.received, 'invalid');
         bump(stats.dropped, got.reason);
@@ -194,7 +202,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         if (err) {
           bump(stats.dropped, 'send-error');
           log.debug({ err, to: r.to }, 'dhcp: send failed');
-        } else bump(stats.sent, MESSAGE_TYPES[r.type]!.toLowerCase());
+        } else {
+          bump(stats.sent, MESSAGE_TYPES[r.type]!.toLowerCase());
+          capture?.sent(req.mac, buf, r.to, ch);
+        }
         done?.(
           err
             ? { sent: false, withheld: `send failed: ${(err as NodeJS.ErrnoException).code ?? err.message}` }
@@ -218,7 +229,6 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     log.debug({ mac: req.mac, type, from, sent, drop: out.drop, reason: out.reason }, 'dhcp exchange');
   }
 
-  const proxyPort = mode === 'proxy' ? config.dhcp.proxyPort : null;
   const bindIp = net.bindIp === null ? null : intToIp(net.bindIp);
   const sockets: DhcpSockets = await openSockets({ port: config.dhcp.port, proxyPort, bindIp }, onMessage, log);
 

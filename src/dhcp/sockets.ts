@@ -14,9 +14,10 @@ import type { Destination } from './reply.js';
 // clients retry after ~1 s, and answering only stale requests collapses throughput.
 const RECV_BUFFER = 1024 * 1024;
 
-/** Where a datagram came in: the proxy port or not, and the socket its reply leaves by. */
+/** Where a datagram came in (the proxy port or not, the address its socket is bound to), and where its reply leaves. */
 export interface Channel {
   proxyPort: boolean;
+  local: string;
   replyVia: Socket;
 }
 
@@ -65,13 +66,16 @@ export async function openSockets(
     } else {
       log.warn('dhcp: no local IPv4 address found; broadcast replies follow the default route');
     }
-    const direct: Channel = { proxyPort: false, replyVia: tx };
-    rx.on('message', (m, r) => onMessage(m, r, direct));
-    if (tx !== rx) tx.on('message', (m, r) => onMessage(m, r, direct));
+    const broadcasts: Channel = { proxyPort: false, local: '0.0.0.0', replyVia: tx };
+    rx.on('message', (m, r) => onMessage(m, r, broadcasts));
+    if (tx !== rx) {
+      const unicasts: Channel = { proxyPort: false, local: plan.bindIp!, replyVia: tx };
+      tx.on('message', (m, r) => onMessage(m, r, unicasts));
+    }
     if (plan.proxyPort !== null) {
       const px = await bindSocket('0.0.0.0', plan.proxyPort, false);
       sockets.push(px);
-      const proxy: Channel = { proxyPort: true, replyVia: px };
+      const proxy: Channel = { proxyPort: true, local: '0.0.0.0', replyVia: px };
       px.on('message', (m, r) => onMessage(m, r, proxy));
     }
     for (const s of sockets) s.on('error', (err) => log.error({ err }, 'dhcp: socket error'));

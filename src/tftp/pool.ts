@@ -80,7 +80,7 @@ export class TransferPool {
       for (const resolve of slot.pending.values()) {
         resolve({
           outcome: { status: 'failed', bytes: 0, error: `tftp worker exited (${code})`, kind: 'internal', sent: null },
-          counts: { packets: {}, sent: 0, resent: 0 },
+          counts: { packets: {}, sent: 0, resent: 0, captured: [] },
         });
       }
       slot.pending.clear();

@@ -5,9 +5,10 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { normalizeRequestPath } from '../assets.js';
+import type { Datagram } from '../capture/pcap.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_BLKSIZE, negotiate } from './options.js';
-import { ERR, errorText, type Options } from './packet.js';
+import { ERR, errorText, OP, type Options } from './packet.js';
 import type { TransferPool } from './pool.js';
 import { refusal, shown, type TftpFailure, type TftpFailureKind, type TransferRecord } from './report.js';
 import { toNetascii } from './source.js';
@@ -16,8 +17,12 @@ import type { Outcome, PacketEvent, Peer, RetransmitTiming } from './transfer.js
 import { pathMtu } from './udp.js';
 import type { WireSource } from './worker.js';
 
-/** What the resolve hook serves: bytes rendered in memory, or a file on disk, with the caller's tag. */
-export type TftpFile<T> = ({ data: Buffer } | { path: string }) & { tag?: T };
+/**
+ * What the resolve hook serves: bytes rendered in memory (with, when they hold
+ * secrets, the same bytes masked as a packet capture is to show them), or a file
+ * on disk, with the caller's tag.
+ */
+export type TftpFile<T> = ({ data: Buffer; captureAs?: Buffer } | { path: string }) & { tag?: T };
 
 export interface TftpRequestInfo {
   /** Normalised: `/` separators, no leading `/`, no `.` or `..` segments. */
@@ -41,6 +46,8 @@ export interface RequestDeps<T> {
   refuse(peer: Peer, code: number, message: string): boolean;
   closing(): boolean;
   report(rec: TransferRecord<T>): void;
+  /** The packets of a transfer that a capture keeps (see TransferSpec.capture), once it ended. */
+  capture(peer: Peer, datagrams: Datagram[]): void;
 }
 
 // netascii is converted in memory (the converted size is needed for tsize);
@@ -149,6 +156,9 @@ async function transfer<T>(
     deps.stats.active++;
     const { outcome, counts } = await running.done;
     deps.stats.active--;
+    const masked = 'captureAs' in file ? file.captureAs : undefined;
+    const shown = masked && req.mode === 'netascii' ? toNetascii(masked) : masked;
+    deps.capture(req.peer, shown ? counts.captured.map((d) => showing(d, shown, blksize)) : counts.captured);
     count(deps.stats, outcome, counts);
     return outcome;
   } finally {
@@ -172,6 +182,15 @@ function finished<T>(deps: RequestDeps<T>, rec: TransferRecord<T>): void {
   if (rec.status === 'ok') deps.log.info(logged, 'tftp transfer complete');
   else deps.log[rec.status === 'aborted' ? 'info' : 'warn'](logged, `tftp transfer ${rec.status}`);
   deps.report(rec);
+}
+
+/** A captured DATA packet with its block taken from `shown` (a file of the same length), others as they are. */
+function showing(d: Datagram, shown: Buffer, blksize: number): Datagram {
+  if (d.data.length < 4 || d.data[1] !== OP.DATA) return d;
+  const at = (((d.data[2]! << 8) | d.data[3]!) - 1) * blksize;
+  const data = new Uint8Array(d.data);
+  data.set(shown.subarray(at, at + data.length - 4), 4);
+  return { ...d, data };
 }
 
 type Finished = Awaited<ReturnType<TransferPool['run']>['done']>;

@@ -8,6 +8,7 @@
 // onTransfer (report.ts), with the ERROR packet it got, if any.
 import { createSocket, type Socket } from 'node:dgram';
 import { availableParallelism } from 'node:os';
+import { datagramNow, type Datagram } from '../capture/pcap.js';
 import type { Logger } from '../log.js';
 import { Admission, type OverLimit } from './admission.js';
 import { DEFAULT_BLKSIZE_MAX } from './options.js';
@@ -39,6 +40,11 @@ export interface TftpServerOptions<T> {
   resolve(req: TftpRequestInfo): Promise<TftpFile<T> | null>;
   /** Every request answered or refused, once: a served file (status ok) or a failure with the ERROR sent. */
   onTransfer?(rec: TransferRecord<T>): void;
+  /**
+   * Packets for the client's capture: each datagram to the listening port and each
+   * error sent from it as it happens, a transfer's (TransferSpec.capture) when it ends.
+   */
+  capture?(peer: Peer, datagrams: Datagram[]): void;
   log: Logger;
 }
 
@@ -84,9 +90,20 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
     throw err;
   }
 
+  const capture = (peer: Peer, datagrams: Datagram[]) => {
+    try {
+      opts.capture?.(peer, datagrams);
+    } catch (err) {
+      log.error({ err }, 'tftp capture hook threw');
+    }
+  };
+  const listening = { address: host, port: socket.address().port };
   const refuse = (peer: Peer, code: number, message: string) => {
-    if (!closed) socket.send(encodeError(code, message), peer.port, peer.address);
-    return !closed;
+    if (closed) return false;
+    const packet = encodeError(code, message);
+    socket.send(packet, peer.port, peer.address);
+    capture(peer, [datagramNow(true, listening, peer, packet)]);
+    return true;
   };
   const report = (rec: TransferRecord<T>) => {
     try {
@@ -112,12 +129,14 @@ export async function startTftpServer<T = never>(opts: TftpServerOptions<T>): Pr
     started: (transfer) => admission.started(key, transfer),
     refuse,
     closing: () => closed,
+    capture,
     report,
   });
 
   socket.on('message', (msg, rinfo) => {
     if (closed) return;
     const peer = { address: rinfo.address, port: rinfo.port };
+    capture(peer, [datagramNow(false, listening, peer, msg)]);
     const decoded = decode(msg);
     if (!decoded.ok) {
       if (decoded.reason !== 'malformed') {

@@ -14,6 +14,7 @@
 // ERROR packet after a bounded number of consecutive timeouts.
 // A window goes out in one native call (udp.ts); sends are synchronous, so one
 // frame buffer per transfer holds the window being sent.
+import { datagramNow, type Datagram } from '../capture/pcap.js';
 import {
   decode,
   encodeError,
@@ -68,6 +69,12 @@ export interface TransferSpec {
   timeoutSeconds: number | null;
   timing: RetransmitTiming;
   counters: TransferCounters;
+  /**
+   * The packets a capture keeps of this transfer: the OACK and the ACK of it, the
+   * first and the last DATA block (each time sent) and their ACKs, ERRORs either way.
+   * Not the blocks in between: a kernel would fill any capture.
+   */
+  capture(d: Datagram): void;
 }
 
 /** Why a transfer failed: see TftpFailureKind (report.ts). */
@@ -150,21 +157,24 @@ export class Transfer {
       return;
     }
     const p = decoded.packet;
-    if (p.op === 'ack') this.onAck(p.block);
-    else if (p.op === 'error')
+    if (p.op === 'ack') this.onAck(p.block, msg);
+    else if (p.op === 'error') {
+      this.keep(false, msg);
       this.finish({ status: 'aborted', bytes: this.bytes, error: `client error ${p.code}: ${p.message}` });
-    else counters.packet('badOpcode');
+    } else counters.packet('badOpcode');
   }
 
-  private onAck(block: number): void {
+  private onAck(block: number, msg: Buffer): void {
     if (this.oackPending) {
       if (block !== 0) return this.spec.counters.packet('duplicateAck');
+      this.keep(false, msg);
       this.oackPending = false;
       this.progress();
       return this.sendWindow(1);
     }
     const delta = (block - this.acked) & 0xffff;
     if (delta === 0 || delta > this.sent - this.acked) return this.spec.counters.packet('duplicateAck');
+    if (this.acked === 0 || this.acked + delta >= this.lastBlock) this.keep(false, msg);
     this.acked += delta;
     this.progress();
     if (this.acked >= this.lastBlock) return this.finish({ status: 'ok', bytes: this.spec.source.size });
@@ -194,7 +204,9 @@ export class Transfer {
   }
 
   private sendOack(resend = false): void {
-    this.noteSend(this.socket.send(this.peerIp, this.spec.peer.port, encodeOack(this.spec.oack!)));
+    const oack = encodeOack(this.spec.oack!);
+    this.noteSend(this.socket.send(this.peerIp, this.spec.peer.port, oack));
+    this.keep(true, oack);
     this.spec.counters.sent(1, resend ? 1 : 0);
     this.armTimer(resend);
   }
@@ -222,6 +234,8 @@ export class Transfer {
       this.noteSend(
         this.socket.sendSegments(this.peerIp, this.spec.peer.port, this.frame.subarray(0, length), segment),
       );
+      if (first === 1) this.keep(true, this.frame.subarray(0, Math.min(segment, length)));
+      if (last === this.lastBlock && last !== 1) this.keep(true, this.frame.subarray((last - first) * segment, length));
       const resent = Math.max(0, Math.min(this.sent, last) - first + 1);
       this.sent = Math.max(this.sent, last);
       this.spec.counters.sent(last - first + 1, resent);
@@ -230,6 +244,12 @@ export class Transfer {
     const bytes = source.slice(offset, (last - first + 1) * blksize);
     if (Buffer.isBuffer(bytes)) emit(bytes);
     else bytes.then(emit, (err: Error) => this.fail('io', `read: ${err.message}`));
+  }
+
+  /** A copy of `data` for the capture: the frame buffer is reused by the next window. */
+  private keep(sent: boolean, data: Buffer): void {
+    const ours = { address: this.spec.bindAddress, port: this.socket.port };
+    this.spec.capture(datagramNow(sent, ours, this.spec.peer, new Uint8Array(data)));
   }
 
   private noteSend(error: string | null): void {
@@ -284,7 +304,9 @@ export class Transfer {
     this.finished = true;
     this.stopTimer();
     const sent = { code: ERR.NOT_DEFINED, message: errorText(error) };
-    this.socket.send(this.peerIp, this.spec.peer.port, encodeError(sent.code, sent.message));
+    const packet = encodeError(sent.code, sent.message);
+    this.socket.send(this.peerIp, this.spec.peer.port, packet);
+    this.keep(true, packet);
     this.close();
     this.settle({ status: 'failed', bytes: this.bytes, error, kind, sent });
   }

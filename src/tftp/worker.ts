@@ -4,11 +4,12 @@
 // retransmission here, and several workers spread bulk transfers over the cores.
 import type { FileHandle } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
+import type { Datagram } from '../capture/pcap.js';
 import { fileSource, memorySource, type ByteSource } from './source.js';
 import { Transfer, type Outcome, type PacketEvent, type TransferSpec } from './transfer.js';
 
 /** A transfer's spec as it crosses the thread boundary: plain data, plus the file's handle. */
-export type WireSpec = Omit<TransferSpec, 'source' | 'counters'>;
+export type WireSpec = Omit<TransferSpec, 'source' | 'counters' | 'capture'>;
 export type WireSource = { data: Uint8Array } | { handle: FileHandle; size: number };
 
 export type ToWorker =
@@ -18,6 +19,8 @@ export interface TransferCounts {
   packets: Partial<Record<PacketEvent, number>>;
   sent: number;
   resent: number;
+  /** The packets the transfer kept for the capture; they cross to the main thread with the outcome. */
+  captured: Datagram[];
 }
 
 export type FromWorker = { type: 'done'; id: number; outcome: Outcome; counts: TransferCounts };
@@ -33,7 +36,7 @@ port.on('message', (msg: ToWorker) => {
 });
 
 async function run(id: number, wire: WireSpec, from: WireSource): Promise<void> {
-  const counts: TransferCounts = { packets: {}, sent: 0, resent: 0 };
+  const counts: TransferCounts = { packets: {}, sent: 0, resent: 0, captured: [] };
   const source: ByteSource =
     'data' in from
       ? memorySource(Buffer.from(from.data.buffer, from.data.byteOffset, from.data.byteLength))
@@ -50,6 +53,7 @@ async function run(id: number, wire: WireSpec, from: WireSource): Promise<void> 
           counts.resent += resent;
         },
       },
+      capture: (d) => counts.captured.push(d),
     });
     running.set(id, transfer);
     outcome = await transfer.done;
