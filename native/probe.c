@@ -14,8 +14,6 @@
 // (address, sequence) for echo replies. Addresses are host-order uint32s.
 #include "addon.h"
 
-#include <uv.h>
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
@@ -37,16 +35,10 @@
 enum kind { ARP, ICMP_RAW, ICMP_DGRAM };
 
 typedef struct {
-  int fd;
+  polled_t io;  // its callback: (address, mac: Buffer) for ARP, (address, sequence) for echo replies
   enum kind kind;
   int ifindex;
   unsigned char mac[6];  // ARP: the interface's own address, the probes' sender
-  int closing;
-  int refs;  // the poll handle and the JS external
-  uv_poll_t poll;
-  napi_env env;
-  napi_ref on_packet;
-  napi_async_context async;
   unsigned char buf[RECV_MAX];
 } probe_t;
 
@@ -61,48 +53,11 @@ static napi_value fail(napi_env env, const char* what, int err) {
   return NULL;
 }
 
-static void release(probe_t* p) {
-  if (--p->refs == 0) free(p);
-}
-
-static void on_poll_closed(uv_handle_t* h) { release(h->data); }
-
-static void cleanup_hook(void* arg);
-
-static void close_probe(probe_t* p, int from_hook) {
-  if (p->closing) return;
-  p->closing = 1;
-  if (!from_hook) napi_remove_env_cleanup_hook(p->env, cleanup_hook, p);
-  uv_poll_stop(&p->poll);
-  close(p->fd);
-  napi_delete_reference(p->env, p->on_packet);
-  napi_async_destroy(p->env, p->async);
-  uv_close((uv_handle_t*)&p->poll, on_poll_closed);
-}
-
-static void finalize(napi_env env, void* data, void* hint) {
-  (void)env;
-  (void)hint;
-  close_probe(data, 0);
-  release(data);
-}
-
-static void cleanup_hook(void* arg) { close_probe(arg, 1); }
-
 static void call(probe_t* p, napi_value cb, napi_value recv, uint32_t address, napi_value second) {
-  napi_env env = p->env;
-  napi_value argv[2], result;
-  napi_create_uint32(env, address, &argv[0]);
+  napi_value argv[2];
+  napi_create_uint32(p->io.env, address, &argv[0]);
   argv[1] = second;
-  if (napi_make_callback(env, p->async, recv, cb, 2, argv, &result) != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
-  }
+  polled_call(&p->io, cb, recv, 2, argv);
 }
 
 // An ARP packet from someone else on the link: its sender address and MAC.
@@ -116,7 +71,7 @@ static void arp_packet(probe_t* p, napi_value cb, napi_value recv, ssize_t n, co
   if (sender == 0) return;  // another prober's question says nothing about who holds an address
   napi_value mac;
   void* copy;
-  napi_create_buffer_copy(p->env, 6, a + 8, &copy, &mac);
+  napi_create_buffer_copy(p->io.env, 6, a + 8, &copy, &mac);
   call(p, cb, recv, ntohl(sender), mac);
 }
 
@@ -138,58 +93,38 @@ static void icmp_packet(probe_t* p, napi_value cb, napi_value recv, ssize_t n, c
   memcpy(&seq, m + 6, 2);
   if (p->kind == ICMP_RAW && ntohs(id) != ident) return;
   napi_value s;
-  napi_create_uint32(p->env, ntohs(seq), &s);
+  napi_create_uint32(p->io.env, ntohs(seq), &s);
   call(p, cb, recv, ntohl(from->sin_addr.s_addr), s);
 }
 
-static void on_readable(uv_poll_t* poll, int status, int events) {
-  probe_t* p = poll->data;
-  (void)events;
-  if (status < 0 || p->closing) return;
-  napi_env env = p->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv;
-  napi_get_reference_value(env, p->on_packet, &cb);
-  napi_get_global(env, &recv);
+static void on_readable(polled_t* io, napi_value cb, napi_value recv) {
+  probe_t* p = (probe_t*)io;
   uint16_t ident = (uint16_t)getpid();
-  for (int i = 0; i < RECV_BUDGET && !p->closing; i++) {
+  for (int i = 0; i < RECV_BUDGET && !io->closing; i++) {
     union {
       struct sockaddr_ll ll;
       struct sockaddr_in in;
     } from;
     socklen_t len = sizeof from;
-    ssize_t n = recvfrom(p->fd, p->buf, sizeof p->buf, 0, (struct sockaddr*)&from, &len);
+    ssize_t n = recvfrom(io->fd, p->buf, sizeof p->buf, 0, (struct sockaddr*)&from, &len);
     if (n < 0) break;
     if (p->kind == ARP)
       arp_packet(p, cb, recv, n, &from.ll);
     else
       icmp_packet(p, cb, recv, n, &from.in, ident);
   }
-  napi_close_handle_scope(env, scope);
 }
 
 // Polls `fd` and wraps it for JS; takes ownership of fd.
 static napi_value wrap(napi_env env, int fd, enum kind kind, napi_value on_packet, probe_t** out_p) {
   probe_t* p = calloc(1, sizeof *p);
-  uv_loop_t* loop;
-  if (!p || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &p->poll, fd) != 0) {
+  napi_value ext;
+  if (!p || !polled_start(env, &p->io, fd, on_packet, "rackjoin:probe", on_readable, &ext)) {
     close(fd);
     free(p);
     return fail(env, "uv_poll_init", ENOMEM);
   }
-  p->fd = fd;
   p->kind = kind;
-  p->refs = 2;
-  p->env = env;
-  p->poll.data = p;
-  napi_value name, ext;
-  napi_create_string_utf8(env, "rackjoin:probe", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &p->async);
-  napi_create_reference(env, on_packet, 1, &p->on_packet);
-  napi_add_env_cleanup_hook(env, cleanup_hook, p);
-  uv_poll_start(&p->poll, UV_READABLE, on_readable);
-  napi_create_external(env, p, finalize, NULL, &ext);
   *out_p = p;
   return ext;
 }
@@ -260,7 +195,7 @@ static napi_value icmp_open(napi_env env, napi_callback_info info) {
 
 static probe_t* unwrap(napi_env env, napi_value v, enum kind want) {
   void* p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL || ((probe_t*)p)->closing ||
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL || ((probe_t*)p)->io.closing ||
       (want == ARP) != (((probe_t*)p)->kind == ARP)) {
     napi_throw_error(env, NULL, "probe socket is closed or of the wrong kind");
     return NULL;
@@ -291,7 +226,7 @@ static napi_value arp_probe(napi_env env, napi_callback_info info) {
   to.sll_ifindex = p->ifindex;
   to.sll_halen = 6;
   memset(to.sll_addr, 0xff, 6);
-  int err = sendto(p->fd, a, sizeof a, 0, (struct sockaddr*)&to, sizeof to) < 0 ? errno : 0;
+  int err = sendto(p->io.fd, a, sizeof a, 0, (struct sockaddr*)&to, sizeof to) < 0 ? errno : 0;
   napi_value out;
   napi_create_uint32(env, (uint32_t)err, &out);
   return out;
@@ -329,7 +264,7 @@ static napi_value icmp_echo(napi_env env, napi_callback_info info) {
   memset(&to, 0, sizeof to);
   to.sin_family = AF_INET;
   to.sin_addr.s_addr = htonl(target);
-  int err = sendto(p->fd, m, sizeof m, 0, (struct sockaddr*)&to, sizeof to) < 0 ? errno : 0;
+  int err = sendto(p->io.fd, m, sizeof m, 0, (struct sockaddr*)&to, sizeof to) < 0 ? errno : 0;
   napi_value out;
   napi_create_uint32(env, (uint32_t)err, &out);
   return out;
@@ -341,7 +276,7 @@ static napi_value probe_close(napi_env env, napi_callback_info info) {
   void* p = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == 1 &&
       napi_get_value_external(env, argv[0], &p) == napi_ok && p)
-    close_probe(p, 0);
+    polled_close(p);
   return NULL;
 }
 

@@ -16,8 +16,6 @@
 #define _GNU_SOURCE  // sendmmsg
 #include "addon.h"
 
-#include <uv.h>
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,14 +41,8 @@
 #define RECV_BUDGET 64
 
 typedef struct {
-  int fd;
-  int gso;  // send windows by UDP GSO: asked at bind, dropped for good if the kernel refuses it
-  int closing;
-  int refs;  // the poll handle and the JS external: freed when both let go
-  uv_poll_t poll;
-  napi_env env;
-  napi_ref on_message;  // (message: Buffer, address: number, port: number) => void
-  napi_async_context async;
+  polled_t io;  // its callback: (message: Buffer, address: number, port: number) => void
+  int gso;      // send windows by UDP GSO: asked at bind, dropped for good if the kernel refuses it
   unsigned char buf[RECV_MAX];
 } sock_t;
 
@@ -81,76 +73,26 @@ static napi_value number(napi_env env, double v) {
   return out;
 }
 
-static void release(sock_t* s) {
-  if (--s->refs == 0) free(s);
-}
-
-static void on_poll_closed(uv_handle_t* h) { release(h->data); }
-
-static void cleanup_hook(void* arg);
-
-// Stops polling and closes the descriptor; the struct is freed once libuv lets go of the poll handle.
-static void close_sock(sock_t* s, int from_hook) {
-  if (s->closing) return;
-  s->closing = 1;
-  if (!from_hook) napi_remove_env_cleanup_hook(s->env, cleanup_hook, s);
-  uv_poll_stop(&s->poll);
-  close(s->fd);
-  napi_delete_reference(s->env, s->on_message);
-  napi_async_destroy(s->env, s->async);
-  uv_close((uv_handle_t*)&s->poll, on_poll_closed);
-}
-
-// The JS object is gone: a socket nobody closed is closed now.
-static void finalize(napi_env env, void* data, void* hint) {
-  (void)env;
-  (void)hint;
-  close_sock(data, 0);
-  release(data);
-}
-
-// A worker that is terminated must not leave a poll handle on its loop.
-static void cleanup_hook(void* arg) { close_sock(arg, 1); }
-
-static void on_readable(uv_poll_t* poll, int status, int events) {
-  sock_t* s = poll->data;
-  (void)events;
-  if (status < 0 || s->closing) return;
-  napi_env env = s->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv;
-  napi_get_reference_value(env, s->on_message, &cb);
-  napi_get_global(env, &recv);  // napi_make_callback wants an object as `this`
-  for (int i = 0; i < RECV_BUDGET && !s->closing; i++) {
+static void on_readable(polled_t* io, napi_value cb, napi_value recv) {
+  sock_t* s = (sock_t*)io;
+  napi_env env = io->env;
+  for (int i = 0; i < RECV_BUDGET && !io->closing; i++) {
     struct sockaddr_in from;
     socklen_t len = sizeof from;
-    ssize_t n = recvfrom(s->fd, s->buf, sizeof s->buf, 0, (struct sockaddr*)&from, &len);
+    ssize_t n = recvfrom(io->fd, s->buf, sizeof s->buf, 0, (struct sockaddr*)&from, &len);
     if (n < 0) break;  // EAGAIN: drained. Other errors (ICMP-reported) carry no datagram.
     napi_value argv[3];
     void* copy;
     napi_create_buffer_copy(env, (size_t)n, s->buf, &copy, &argv[0]);
     argv[1] = number(env, ntohl(from.sin_addr.s_addr));
     argv[2] = number(env, ntohs(from.sin_port));
-    napi_value result;
-    if (napi_make_callback(env, s->async, recv, cb, 3, argv, &result) != napi_ok) {
-      // A throwing handler is a bug in the transfer: report it as Node reports any uncaught exception.
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value err;
-        napi_get_and_clear_last_exception(env, &err);
-        napi_fatal_exception(env, err);
-      }
-      break;
-    }
+    if (!polled_call(io, cb, recv, 3, argv)) break;
   }
-  napi_close_handle_scope(env, scope);
 }
 
 static sock_t* unwrap(napi_env env, napi_value v) {
   void* p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL || ((sock_t*)p)->closing) {
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL || ((sock_t*)p)->io.closing) {
     napi_throw_error(env, NULL, "socket is closed");
     return NULL;
   }
@@ -205,34 +147,22 @@ static napi_value bind_socket(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "bind", ENOMEM);
   }
-  s->fd = fd;
   s->gso = segmentation;
-  s->refs = 2;
-  s->env = env;
-  uv_loop_t* loop;
-  napi_value name;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0) {
+  napi_value ext;
+  if (!polled_start(env, &s->io, fd, argv[1], "rackjoin:udp", on_readable, &ext)) {
     close(fd);
     free(s);
     return throw_errno(env, "uv_poll_init", EINVAL);
   }
-  s->poll.data = s;
-  napi_create_string_utf8(env, "rackjoin:udp", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &s->async);
-  napi_create_reference(env, argv[1], 1, &s->on_message);
-  napi_add_env_cleanup_hook(env, cleanup_hook, s);
-  uv_poll_start(&s->poll, UV_READABLE, on_readable);
-
-  napi_value out, ext;
+  napi_value out;
   CHECK(napi_create_array_with_length(env, 2, &out));
-  CHECK(napi_create_external(env, s, finalize, NULL, &ext));
   napi_set_element(env, out, 0, ext);
   napi_set_element(env, out, 1, number(env, ntohs(a.sin_port)));
   return out;
 }
 
 static int send_one(sock_t* s, const struct sockaddr_in* to, const void* data, size_t len) {
-  return sendto(s->fd, data, len, 0, (const struct sockaddr*)to, sizeof *to) < 0 ? errno : 0;
+  return sendto(s->io.fd, data, len, 0, (const struct sockaddr*)to, sizeof *to) < 0 ? errno : 0;
 }
 
 // One datagram per segment, batched by sendmmsg: the path when GSO is refused.
@@ -252,7 +182,7 @@ static int send_mmsg(sock_t* s, struct sockaddr_in* to, unsigned char* data, siz
       msgs[n].msg_hdr.msg_iovlen = 1;
     }
     for (unsigned done = 0; done < n;) {
-      int r = sendmmsg(s->fd, msgs + done, n - done, 0);
+      int r = sendmmsg(s->io.fd, msgs + done, n - done, 0);
       if (r < 0) return errno;
       done += (unsigned)r;
     }
@@ -288,7 +218,7 @@ static int send_gso(sock_t* s, struct sockaddr_in* to, unsigned char* data, size
     cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
     uint16_t gso = (uint16_t)seg;
     memcpy(CMSG_DATA(cm), &gso, sizeof gso);
-    if (sendmsg(s->fd, &msg, 0) < 0) {
+    if (sendmsg(s->io.fd, &msg, 0) < 0) {
       int err = errno;
       // Refused for this socket or path (old kernel, IPsec, no checksum offload
       // on an old kernel): fall back for good, and send this window without it.
@@ -331,7 +261,7 @@ static napi_value close_socket(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   void* p = NULL;
-  if (argc == 1 && napi_get_value_external(env, argv[0], &p) == napi_ok && p) close_sock(p, 0);
+  if (argc == 1 && napi_get_value_external(env, argv[0], &p) == napi_ok && p) polled_close(p);
   return NULL;
 }
 

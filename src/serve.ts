@@ -116,7 +116,14 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
   metrics.addSource({
     subsystem: 'dhcp',
     stats: () => ({ ...server.stats() }),
-    labels: { received: 'type', sent: 'type', dropped: 'reason', probes: 'method', conflicts: 'method' },
+    labels: {
+      received: 'type',
+      sent: 'type',
+      dropped: 'reason',
+      probes: 'method',
+      conflicts: 'method',
+      unchecked: 'method',
+    },
     help: {
       received: 'DHCP packets received, by message type (invalid = unparseable)',
       sent: 'DHCP replies sent, by message type',
@@ -124,6 +131,7 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
       relayAgentInfoMalformed: 'DHCP requests answered without echoing their malformed option 82',
       probes: 'conflict checks sent before a pool address was first offered, by method (arp, icmp)',
       conflicts: 'pool addresses found in use by the conflict check (quarantined), by method',
+      unchecked: 'pool addresses offered unchecked because the kernel refused their probe, by method',
     },
   });
   return server;

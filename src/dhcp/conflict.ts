@@ -20,7 +20,12 @@ export interface ProbeStats {
   probes: Record<ProbeMethod, number>;
   /** Addresses found in use, by method. */
   conflicts: Record<ProbeMethod, number>;
+  /** Addresses offered unchecked because their probe could not be sent, by method. */
+  unchecked: Record<ProbeMethod, number>;
 }
+
+/** How often a run of probes that cannot be sent is logged (a storm must not flood the log). */
+const UNSENT_WARN_MS = 60_000;
 
 interface Pending {
   method: ProbeMethod;
@@ -41,7 +46,12 @@ export class ConflictProbe {
   private readonly icmp: unknown;
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
-  readonly stats: ProbeStats = { probes: { arp: 0, icmp: 0 }, conflicts: { arp: 0, icmp: 0 } };
+  private lastUnsentWarning = -Infinity;
+  readonly stats: ProbeStats = {
+    probes: { arp: 0, icmp: 0 },
+    conflicts: { arp: 0, icmp: 0 },
+    unchecked: { arp: 0, icmp: 0 },
+  };
 
   constructor(private readonly opts: ProbeOptions) {
     const { link, log } = opts;
@@ -64,7 +74,7 @@ export class ConflictProbe {
     const seq = (this.seq = (this.seq + 1) & 0xffff);
     const err = method === 'arp' ? native.arpProbe(this.arp, ip) : native.icmpEcho(this.icmp, ip, seq);
     if (err !== 0) {
-      this.opts.log.debug({ address: intToIp(ip), method, errno: err }, 'dhcp: conflict probe not sent');
+      this.unsent(ip, method, err);
       return done({ inUse: false });
     }
     this.stats.probes[method]++;
@@ -81,6 +91,24 @@ export class ConflictProbe {
     this.pending.clear();
     if (this.arp) native.probeClose(this.arp);
     if (this.icmp) native.probeClose(this.icmp);
+  }
+
+  /**
+   * A probe the kernel refused (no route; ENOBUFS once the neighbour table is full,
+   * when a relayed subnet is in fact on one of our links and a storm makes the
+   * kernel resolve thousands of addresses at once): the address goes out unchecked,
+   * counted, and said in the log at most once a minute.
+   */
+  private unsent(ip: number, method: ProbeMethod, errno: number): void {
+    this.stats.unchecked[method]++;
+    const now = Date.now();
+    if (now - this.lastUnsentWarning < UNSENT_WARN_MS) return;
+    this.lastUnsentWarning = now;
+    const unchecked = this.stats.unchecked[method];
+    this.opts.log.warn(
+      { address: intToIp(ip), method, errno, unchecked },
+      'dhcp: conflict probe not sent; offered unchecked',
+    );
   }
 
   /** A packet from `ip`: any ARP it sends, or an echo reply to our probe of it. */

@@ -79,7 +79,8 @@ function bump(counters: Record<string, number>, key: string): void {
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, dhcp, log } = opts;
   const stats: Omit<DhcpStats, keyof ProbeStats> = { received: {}, sent: {}, dropped: {}, relayAgentInfoMalformed: 0 };
-  const unprobed: ProbeStats = { probes: { arp: 0, icmp: 0 }, conflicts: { arp: 0, icmp: 0 } };
+  const none = { arp: 0, icmp: 0 };
+  const unprobed: ProbeStats = { probes: { ...none }, conflicts: { ...none }, unchecked: { ...none } };
   if (!dhcp) return { stats: () => ({ ...structuredClone(stats), ...unprobed }), close: async () => {} };
   const { mode, net, leases, ctx } = dhcp;
   const commits = new GroupCommit(leases, opts.dbFile, log);

@@ -25,7 +25,11 @@ import { buildRequest, CAPTURED } from '../helpers/dhcp.js';
 const MAC = '52:54:00:0e:00:02';
 
 // Conflict checks run in pool mode only.
-const NO_PROBES = { probes: { arp: 0, icmp: 0 }, conflicts: { arp: 0, icmp: 0 } };
+const NO_PROBES = {
+  probes: { arp: 0, icmp: 0 },
+  conflicts: { arp: 0, icmp: 0 },
+  unchecked: { arp: 0, icmp: 0 },
+};
 
 t.test('proxy server on loopback: 4011 answers, counters, events, callback', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rj-dhcp-server-'));
