@@ -13,11 +13,11 @@ import { startDhcpServer, type DhcpServer } from './dhcp/server.js';
 import type { Node } from './inventory/store.js';
 import { followCluster } from './lifecycle/cluster.js';
 import { thisHost, type HostView } from './host.js';
-import type { FileRole } from './lifecycle/machine.js';
+import type { Failure, FileRole } from './lifecycle/machine.js';
 import { startTimeoutSweeper } from './lifecycle/sweeper.js';
 import type { Logger } from './log.js';
 import { buildParts, type Parts } from './parts.js';
-import { startTftpServer, type TftpServer } from './tftp/server.js';
+import { startTftpServer, type FailureRecord, type TftpServer } from './tftp/server.js';
 
 export interface Daemon {
   parts: Parts;
@@ -103,8 +103,8 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
     dhcp,
     dbFile: db.name,
     log: parts.log.child({ mod: 'dhcp' }),
-    // Each exchange is one timeline event, written with the transition it causes.
     captures: parts.captures,
+    // Each exchange is one timeline event, written with the transition it causes.
     record: (records) =>
       lifecycle.observeAll(
         records.map((r) => ({
@@ -135,6 +135,14 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
     },
   });
   return server;
+}
+
+/** A transfer that ended in an error, as the node's timeline says it. */
+function tftpFailure(rec: FailureRecord<Served>): Failure {
+  const { sent, detail } = rec.failure;
+  const error = sent ? `error ${sent.code} "${sent.message}"` : 'no answer';
+  const more = detail && detail !== sent?.message ? `; ${detail}` : '';
+  return { what: 'tftp', via: 'tftp', file: rec.path, detail: `${rec.status}: ${error}${more}` };
 }
 
 /** What the TFTP server says a rendered file was, for its timeline event. */
@@ -176,18 +184,7 @@ async function startTftp(parts: Parts): Promise<TftpServer> {
       if (mac) captures.add(mac, ...datagrams.map(onWire));
     },
     onTransfer(rec) {
-      if (rec.status !== 'ok') {
-        const { sent, detail } = rec.failure;
-        const error = sent ? `error ${sent.code} "${sent.message}"` : 'no answer';
-        const failure = {
-          what: 'tftp',
-          via: 'tftp',
-          file: rec.path,
-          detail: `${rec.status}: ${error}; ${detail}`,
-        } as const;
-        plane.failed(failure, rec.peer.address, rec.tag?.node);
-        return;
-      }
+      if (rec.status !== 'ok') return plane.failed(tftpFailure(rec), rec.peer.address, rec.tag?.node);
       const { path: file, bytes, durationMs } = rec;
       plane.served({
         via: 'tftp',

@@ -77,6 +77,12 @@ t.test('a missing initrd and a broken template are on the timeline and in the di
     [{ file: 'rocky/initrd.img', detail: /not-found.*404/, client: lease.ip }],
     'the 404 is on the node timeline',
   );
+  await run(lab, ['curl', '-s', '-o', '/dev/null', `tftp://${lab.serverIp}/rocky/initrd.img`]);
+  t.match(
+    events('tftp.error'),
+    [{ file: 'rocky/initrd.img', detail: 'refused: error 1 "file not found"', client: lease.ip }],
+    'so is the TFTP error sent',
+  );
 
   // The operator breaks the template while the daemon runs; the installer fetches it.
   writeFileSync(join(templates, 'site-ks.kickstart.hbs'), 'text\n{{#if node.name}}\n%post\n{{/iff}}\n');

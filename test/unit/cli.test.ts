@@ -23,7 +23,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-const COMMANDS = ['serve', 'nodes', 'node', 'import', 'reimage', 'watch', 'explain', 'help'];
+const COMMANDS = ['serve', 'check', 'nodes', 'node', 'import', 'reimage', 'watch', 'explain', 'help'];
 
 t.test('edit distance and the closest word', async (t) => {
   t.equal(editDistance('nodse', 'nodes'), 1, 'a swap is one edit');
@@ -68,7 +68,7 @@ t.test('usage lists every command; help and --help for every command', async (t)
     }
   }
   const node = await cli(['help', 'node']);
-  t.match(node.stdout, /^usage: rackjoin node ID \[--json\]$/m);
+  t.match(node.stdout, /^usage: rackjoin node ID \[--json\] \[--pcap FILE\]$/m);
   t.match(node.stdout, /^ {2}--json {18}the API response as JSON$/m);
   const nodes = await cli(['help', 'nodes']);
   t.match(nodes.stdout, /^usage: rackjoin nodes \[--state S\] \[--label K=V\]\.\.\. \[--json\]$/m);
@@ -102,7 +102,7 @@ t.test('a mistyped command or option: did you mean, exit 2', async (t) => {
 
   const missing = await cli(['node']);
   t.equal(missing.code, 2);
-  t.match(missing.stderr, /^rackjoin: node: missing ID\nusage: rackjoin node ID \[--json\]\n/);
+  t.match(missing.stderr, /^rackjoin: node: missing ID\nusage: rackjoin node ID \[--json\] \[--pcap FILE\]\n/);
   const extra = await cli(['import', 'a', 'b']);
   t.equal(extra.code, 2);
   t.match(extra.stderr, /import: unexpected argument "b"/);
