@@ -41,3 +41,8 @@ export function parseCidr(s: string): Cidr {
 export function inCidr(ip: number, c: Cidr): boolean {
   return (ip & c.mask) >>> 0 === c.network;
 }
+
+/** The network and broadcast addresses, which no host may hold; a /31 or /32 has none (RFC 3021). */
+export function nonHostAddresses(c: Cidr): { network: number | null; broadcast: number | null } {
+  return c.prefix <= 30 ? { network: c.network, broadcast: c.broadcast } : { network: null, broadcast: null };
+}

@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './api/app.js';
 import { resolveAsset } from './assets.js';
+import { isLoaderConfig } from './boot/firmware.js';
 import { maskSecretsKeepLength } from './boot/urls.js';
 import type { Datagram } from './capture/pcap.js';
 import { errorsOf, SiteCheckError, warningsOf } from './findings.js';
@@ -90,7 +91,8 @@ export async function startDaemon(given: Config, log: Logger, opts: StartOptions
 function checkedConfig(config: Config, log: Logger, opts: StartOptions): Config {
   const site = checkSite(config, opts.locate ?? (() => '(config)'), opts.host ?? thisHost);
   if (errorsOf(site.findings).length > 0) throw new SiteCheckError(site.findings, 'start');
-  for (const w of warningsOf(site.findings)) log.warn({ where: w.where }, w.message);
+  // The inventory's warnings are logged by the reload that follows, which also sees the database's profiles.
+  for (const w of warningsOf(site.findings.slice(0, site.configFindings))) log.warn({ where: w.where }, w.message);
   if (config.interface || !site.servedInterface) return config;
   log.info({ interface: site.servedInterface }, 'no interface: configured; DHCP serves the only candidate');
   return { ...config, interface: site.servedInterface };
@@ -137,8 +139,17 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
   return server;
 }
 
-/** A transfer that ended in an error, as the node's timeline says it. */
-function tftpFailure(rec: FailureRecord<Served>): Failure {
+const LOADERS = ['ipxe', 'pxelinux', 'grub'] as const;
+
+/**
+ * A transfer that ended in an error, as the node's timeline says it; null for the
+ * ones that are how firmware works, not failures: a client that ends a transfer
+ * itself (EDK2 stops after reading tsize, then fetches again), and a loader
+ * walking its list of config names (pxelinux.cfg/<uuid>, ... until one exists).
+ */
+function tftpFailure(rec: FailureRecord<Served>): Failure | null {
+  if (rec.status === 'aborted') return null;
+  if (rec.failure.kind === 'notFound' && LOADERS.some((l) => isLoaderConfig(l, rec.path))) return null;
   const { sent, detail } = rec.failure;
   const error = sent ? `error ${sent.code} "${sent.message}"` : 'no answer';
   const more = detail && detail !== sent?.message ? `; ${detail}` : '';
@@ -184,7 +195,10 @@ async function startTftp(parts: Parts): Promise<TftpServer> {
       if (mac) captures.add(mac, ...datagrams.map(onWire));
     },
     onTransfer(rec) {
-      if (rec.status !== 'ok') return plane.failed(tftpFailure(rec), rec.peer.address, rec.tag?.node);
+      if (rec.status !== 'ok') {
+        const failure = tftpFailure(rec);
+        return failure ? plane.failed(failure, rec.peer.address, rec.tag?.node) : undefined;
+      }
       const { path: file, bytes, durationMs } = rec;
       plane.served({
         via: 'tftp',

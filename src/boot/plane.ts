@@ -60,7 +60,11 @@ export interface ServedFile {
 }
 
 export class BootPlane {
-  /** A client retrying the same failing request (a boot ROM in a loop) writes one event per window. */
+  /**
+   * One failure event per node and kind per window: a boot ROM retrying in a loop,
+   * or a stranger spraying requests with new names from a node's address, must not
+   * push the node's real timeline out.
+   */
   private readonly repeats = new RepeatWindow(10_000, 10_000);
 
   constructor(private readonly deps: BootPlaneDeps) {}
@@ -165,7 +169,7 @@ export class BootPlane {
    */
   failed(failure: Failure, client: string, node?: Node): void {
     const who = node ?? this.deps.clients.nodeFor(client);
-    if (who && this.repeats.first(`${who.id} ${failure.what} ${failure.file}`))
+    if (who && this.repeats.first(`${who.id} ${failure.what}`))
       this.deps.lifecycle.observe(who, { kind: 'failure', failure, client });
   }
 

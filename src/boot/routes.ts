@@ -17,6 +17,7 @@ import { ipxeFirmware } from './firmware.js';
 import { contentType, isInstallerFile } from './installers.js';
 import type { BootPlane } from './plane.js';
 import { ROUTES } from './urls.js';
+import { shown } from '../untrusted.js';
 
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -34,11 +35,6 @@ declare module 'fastify' {
 }
 
 const requestPath = (url: string) => url.split('?')[0]!.replace(/^\/+/, '');
-
-/** A path a client sent, fit for a timeline: bounded, control characters escaped. */
-export function untrustedPath(path: string): string {
-  return JSON.stringify(path.slice(0, 256)).slice(1, -1);
-}
 
 /** Bytes a response carried (206: the range), from the header the reply set. */
 function sentBytes(reply: FastifyReply): number {
@@ -122,7 +118,7 @@ export function bootRoutes({ plane, lifecycle, assets }: BootRouteDeps): Fastify
         if (!found.ok) {
           const status = found.reason === 'not-found' || found.reason === 'not-a-file' ? 404 : 403;
           const detail = `not served from assets/ (${found.reason}): HTTP ${status}`;
-          plane.failed({ what: 'missing', via: 'http', file: untrustedPath(req.params['*']), detail }, req.ip);
+          plane.failed({ what: 'missing', via: 'http', file: shown(req.params['*']), detail }, req.ip);
           return reply.code(status).type(TEXT).send(`${found.reason}\n`);
         }
         req.served = { asset: req.params['*'] };

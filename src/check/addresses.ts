@@ -4,7 +4,7 @@
 // router, or rackjoin's own address. Inventory reloads and the API ask the same rules.
 import type { Config } from '../config.js';
 import type { HostView } from '../host.js';
-import { inCidr, ipToInt, parseCidr, type Cidr } from '../ip.js';
+import { inCidr, ipToInt, nonHostAddresses, parseCidr, type Cidr } from '../ip.js';
 
 interface RuleSubnet {
   cidr: string;
@@ -39,8 +39,9 @@ export class ReservationRules {
       const known = this.subnets.map((s) => s.cidr).join(', ') || 'none configured';
       return `${ip} is in no configured subnet (dhcp.subnets: ${known}), so DHCP could never give it`;
     }
-    if (n === subnet.net.network) return `${ip} is the network address of ${subnet.cidr}`;
-    if (n === subnet.net.broadcast) return `${ip} is the broadcast address of ${subnet.cidr}`;
+    const { network, broadcast } = nonHostAddresses(subnet.net);
+    if (n === network) return `${ip} is the network address of ${subnet.cidr}`;
+    if (n === broadcast) return `${ip} is the broadcast address of ${subnet.cidr}`;
     if (subnet.routers.includes(n)) return `${ip} is the router of ${subnet.cidr}`;
     if (this.ours.has(n)) return `${ip} is rackjoin's own address`;
     return null;

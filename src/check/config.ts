@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import type { Config, Locate } from '../config.js';
 import type { HostView } from '../host.js';
-import { inCidr, intToIp, ipToInt, parseCidr, type Cidr } from '../ip.js';
+import { inCidr, intToIp, ipToInt, nonHostAddresses, parseCidr, type Cidr } from '../ip.js';
 import { closest } from '../suggest.js';
 import { error, warning, type Finding } from '../findings.js';
 
@@ -98,13 +98,15 @@ function checkRange(range: string, net: Cidr, router: number | null, at: string,
   if (from > to) return refuse(`is reversed (did you mean ${range.split('-').reverse().join('-')}?)`);
   if (!inCidr(from, net) || !inCidr(to, net)) return refuse(`is not inside ${intToIp(net.network)}/${net.prefix}`);
   // The allocator skips these (src/dhcp); a range that names them is still worth a word.
+  const { network, broadcast } = nonHostAddresses(net);
   const never = [
-    [net.network, 'the network address'],
-    [net.broadcast, 'the broadcast address'],
-    ...(router === null ? [] : [[router, 'the router']]),
-  ] as [number, string][];
+    [network, 'the network address'],
+    [broadcast, 'the broadcast address'],
+    [router, 'the router'],
+  ] as [number | null, string][];
   for (const [ip, what] of never) {
-    if (ip >= from && ip <= to) add(warning(at, `${key}: ${range} includes ${what} ${intToIp(ip)}, never leased`));
+    if (ip !== null && ip >= from && ip <= to)
+      add(warning(at, `${key}: ${range} includes ${what} ${intToIp(ip)}, never leased`));
   }
   return true;
 }

@@ -22,8 +22,11 @@ export interface InventoryCheckDeps {
   renderer: BootRenderer;
   assets: string;
   kubernetes: Config['kubernetes'];
-  /** Profiles that exist outside these files (API-managed ones in the database). */
-  otherProfiles: () => Iterable<string>;
+  /**
+   * Profiles that exist outside these files (API-managed ones in the database);
+   * null when the database is not at hand (`rackjoin check`, a start before it opens).
+   */
+  otherProfiles: (() => Iterable<string>) | null;
 }
 
 interface Entry<T> {
@@ -38,7 +41,7 @@ export function checkInventory(sources: InventorySource[], deps: InventoryCheckD
     src.inventory.profiles.forEach((value, i) => profiles.push({ value, where: at(src.file, src.lines.profiles[i]) }));
     src.inventory.nodes.forEach((value, i) => nodes.push({ value, where: at(src.file, src.lines.nodes[i]) }));
   }
-  const known = new Set([...profiles.map((p) => p.value.name), ...deps.otherProfiles()]);
+  const known = new Set([...profiles.map((p) => p.value.name), ...(deps.otherProfiles?.() ?? [])]);
   return [
     ...nodes.flatMap((n) => checkNode(n, known, deps)),
     ...profiles.flatMap((p) =>
@@ -58,7 +61,12 @@ function checkNode({ value: n, where }: Entry<NodeSpec>, known: Set<string>, dep
   const about = { node: n.name };
   const reserved = n.ip ? deps.rules.problem(n.ip) : null;
   if (reserved) out.push(error(where, `node ${n.name}: ip ${reserved}`, about));
-  if (n.profile && !known.has(n.profile)) out.push(error(where, `node ${n.name}: no profile ${n.profile}`, about));
+  if (n.profile && !known.has(n.profile)) {
+    // Without the database an API profile (rackjoin import) is unknown here: the reload, which sees it, decides.
+    const grade = deps.otherProfiles ? error : warning;
+    const note = deps.otherProfiles ? '' : ' in the inventory files (an API-managed profile, or none at all)';
+    out.push(grade(where, `node ${n.name}: no profile ${n.profile}${note}`, about));
+  }
   if (n.loaderFile && !resolveAssetSync(deps.assets, n.loaderFile).ok)
     out.push(warning(where, `node ${n.name}: loaderFile ${n.loaderFile} is not in assets/ (${deps.assets})`, about));
   return out;
@@ -99,15 +107,21 @@ function checkProfile(entry: Entry<Profile>, user: Entry<NodeSpec> | undefined, 
 
 /**
  * Render everything a node of this profile will be served, with masked secrets,
- * so a template error is found now and not by the first machine that boots.
+ * so a template error is found now and not by the first machine that boots: the
+ * loader configs (its own loader's, and iPXE's, which any iPXE client gets) while
+ * it installs and once installed (the local-boot branch), and every installer file.
  */
 function trialRender(p: Profile, where: string, node: Node, renderer: BootRenderer): Finding[] {
   const about = { profile: p.name };
   const fail = (err: unknown) => [error(where, `profile ${p.name}: ${(err as Error).message}`, about)];
   let ctx;
   try {
+    const installed = { ...node, state: 'installed' as const, netboot: false };
+    for (const kind of new Set([p.loader, 'ipxe' as const])) {
+      renderer.loaderConfig(kind, renderer.context(installed, p, node.macs[0]!, 'bios', { ...MASKED }));
+    }
     ctx = renderer.context(node, p, node.macs[0]!, 'bios', { ...MASKED });
-    renderer.loaderConfig(p.loader, ctx);
+    for (const kind of new Set([p.loader, 'ipxe' as const])) renderer.loaderConfig(kind, ctx);
     for (const file of INSTALLERS[p.installer].files) renderer.installerFile(file, ctx);
   } catch (err) {
     return fail(err);

@@ -13,7 +13,10 @@ import { error, type Finding } from '../findings.js';
 import { checkInventory } from './inventory.js';
 
 export interface SiteCheck {
+  /** The config's findings, then the inventory's. */
   findings: Finding[];
+  /** How many of `findings` are the config's (the rest are the inventory's). */
+  configFindings: number;
   /** The interface DHCP is to serve (see checkConfig); null with DHCP off or when refused. */
   servedInterface: string | null;
 }
@@ -21,6 +24,7 @@ export interface SiteCheck {
 /** Everything `rackjoin check` checks. Reads files only: no database, no sockets. */
 export function checkSite(config: Config, locate: Locate, host: HostView): SiteCheck {
   const { findings, servedInterface, usable } = checkConfig(config, locate, host);
+  const configFindings = findings.length;
   const served = servedInterface && !config.interface ? { ...usable, interface: servedInterface } : usable;
   let sources: InventorySource[] = [];
   try {
@@ -30,7 +34,10 @@ export function checkSite(config: Config, locate: Locate, host: HostView): SiteC
     const where = err.line ? `${err.file}:${err.line}` : err.file;
     findings.push(error(where, err.message.slice(err.message.indexOf(': ') + 2)));
   }
-  const endpoint = { advertise: advertisedHost(served), httpPort: config.http.port, tftpPort: config.tftp.port };
+  const addrs = served.interface
+    ? (host.addressesOf(served.interface) ?? [])
+    : host.interfaces().flatMap((i) => i.addresses);
+  const endpoint = { advertise: advertisedHost(served, addrs), httpPort: config.http.port, tftpPort: config.tftp.port };
   const renderer = new BootRenderer(served, new TemplateStore(config.templates), endpoint);
   const deps = {
     rules: reservationRules(served, host),
@@ -38,6 +45,6 @@ export function checkSite(config: Config, locate: Locate, host: HostView): SiteC
     assets: config.assets,
     kubernetes: config.kubernetes,
   };
-  findings.push(...checkInventory(sources, { ...deps, otherProfiles: () => [] }));
-  return { findings, servedInterface };
+  findings.push(...checkInventory(sources, { ...deps, otherProfiles: null }));
+  return { findings, configFindings, servedInterface };
 }

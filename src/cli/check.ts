@@ -1,6 +1,6 @@
 // `rackjoin check`: the site check serve runs before it starts (src/check/site.ts),
 // printed as kea-dhcp4 -t and dnsmasq --test do, with the exit code telling the rest.
-import { exitCodeOf, formatFinding } from '../findings.js';
+import { errorsOf, exitCodeOf, formatFinding } from '../findings.js';
 import { checkSite } from '../check/site.js';
 import { loadConfig } from '../config.js';
 import { thisHost } from '../host.js';
@@ -9,7 +9,7 @@ export function runCheck(file: string | null, print: (s: string) => void): numbe
   const { config, locate } = loadConfig(file);
   const { findings, servedInterface } = checkSite(config, locate, thisHost);
   for (const f of findings) print(formatFinding(f));
-  const errors = findings.filter((f) => f.severity === 'error').length;
+  const errors = errorsOf(findings).length;
   const served = servedInterface ? `; DHCP (${config.dhcp.mode}) serves ${servedInterface}` : '';
   print(
     `${file ?? '(built-in defaults)'}, inventory ${config.inventory}: ` +

@@ -45,7 +45,7 @@ export function apiClient(env: NodeJS.ProcessEnv = process.env): ApiClient {
   /** The API's error as one line: its status and message. */
   const failure = (res: Response, text: string) => {
     const json = text ? (safeJson(text) as { message?: string }) : undefined;
-    const msg = json?.message ?? text ?? res.statusText;
+    const msg = json?.message || text || res.statusText;
     const hint = res.status === 401 && !token ? ' (set RACKJOIN_TOKEN)' : '';
     return new ApiClientError(`${res.status} ${msg}${hint}`);
   };

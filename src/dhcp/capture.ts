@@ -1,8 +1,7 @@
 // What the DHCP server puts in a machine's packet capture (src/capture/): every
 // datagram received that names a MAC, and every reply the kernel took, with the
 // addresses and ports it had on the wire. On the hot path this is a timestamp, a
-// small record and a ring append: the datagrams are kept as they are, never copied
-// (nothing writes to a received datagram or to an encoded reply).
+// small record and one copy of the datagram into the store's arena (store.ts).
 import type { RemoteInfo } from 'node:dgram';
 import { datagramNow } from '../capture/pcap.js';
 import type { CaptureStore } from '../capture/store.js';

@@ -5,7 +5,7 @@
 // out of ARP's reach, so it gets the echo. The sockets are native (probe.c), one
 // of each kind for every probe in flight; each probe ends at its first answer or
 // after `timeoutMs`, whichever comes first, and never blocks the event loop.
-import { networkInterfaces } from 'node:os';
+import { thisHost } from '../host.js';
 import { intToIp } from '../ip.js';
 import type { Logger } from '../log.js';
 import { macFromBytes } from '../mac.js';
@@ -13,7 +13,8 @@ import { native } from '../native.js';
 
 export type ProbeMethod = 'arp' | 'icmp';
 
-export type Verdict = { inUse: false } | { inUse: true; method: ProbeMethod; mac: string | null };
+/** `checked`: a probe went out and nobody answered; false: no way to ask (the address is offered unchecked). */
+export type Verdict = { inUse: false; checked: boolean } | { inUse: true; method: ProbeMethod; mac: string | null };
 
 export interface ProbeStats {
   /** Probes sent, by method. */
@@ -70,17 +71,17 @@ export class ConflictProbe {
    */
   check(ip: number, direct: boolean, done: (v: Verdict) => void): void {
     const method: ProbeMethod | null = direct && this.arp ? 'arp' : this.icmp ? 'icmp' : null;
-    if (!method) return done({ inUse: false });
+    if (!method) return done({ inUse: false, checked: false });
     const seq = (this.seq = (this.seq + 1) & 0xffff);
     const err = method === 'arp' ? native.arpProbe(this.arp, ip) : native.icmpEcho(this.icmp, ip, seq);
     if (err !== 0) {
       this.unsent(ip, method, err);
-      return done({ inUse: false });
+      return done({ inUse: false, checked: false });
     }
     this.stats.probes[method]++;
     const timer = setTimeout(() => {
       this.pending.delete(ip);
-      done({ inUse: false });
+      done({ inUse: false, checked: true });
     }, this.opts.timeoutMs);
     this.pending.set(ip, { method, seq, timer, done });
   }
@@ -133,9 +134,5 @@ function open(log: Logger, what: string, fn: () => unknown): unknown {
 
 /** The name of the interface that holds `ip` (the served link when `interface` is not set). */
 export function interfaceOf(ip: number): string | null {
-  const dotted = intToIp(ip);
-  for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (addrs?.some((a) => a.family === 'IPv4' && a.address === dotted)) return name;
-  }
-  return null;
+  return thisHost.interfaces().find((i) => i.addresses.includes(ip))?.name ?? null;
 }

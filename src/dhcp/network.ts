@@ -14,7 +14,7 @@
 //    the kernel routes 255.255.255.255 out of that NIC and not the default route's.
 import type { Config } from '../config.js';
 import { advertisedAddress, localAddresses } from '../host.js';
-import { inCidr, ipToInt, parseCidr, type Cidr } from '../ip.js';
+import { inCidr, ipToInt, nonHostAddresses, parseCidr, type Cidr } from '../ip.js';
 import type { DhcpPacket } from './codec.js';
 import { OPT, relayAgentSubOptions } from './options.js';
 
@@ -95,8 +95,8 @@ export function buildNetwork(config: Config, addrs: number[] = localAddresses(co
 function excludedAddresses(net: Cidr, range: [number, number] | null, hosts: number[]): Set<number> {
   const out = new Set<number>();
   if (!range) return out;
-  const special = net.prefix <= 30 ? [net.network, net.broadcast] : [];
-  for (const ip of [...special, ...hosts]) if (ip >= range[0] && ip <= range[1]) out.add(ip);
+  const { network, broadcast } = nonHostAddresses(net);
+  for (const ip of [network, broadcast, ...hosts]) if (ip !== null && ip >= range[0] && ip <= range[1]) out.add(ip);
   return out;
 }
 

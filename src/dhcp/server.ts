@@ -155,7 +155,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   function checked(ip: number, w: Withheld, v: Verdict): void {
     if (leases.offerFor(w.req.mac) !== ip) return w.done?.({ sent: false, withheld: 'offer withdrawn meanwhile' });
     if (!v.inUse) {
-      leases.markChecked(ip);
+      // Only an address somebody was asked about is settled; an unchecked one is asked about next time.
+      if (v.checked) leases.markChecked(ip);
       return reply(w.req, w.out, w.ch, w.done);
     }
     // Quarantined as if the client had DECLINEd it, and the next address is tried.
@@ -231,7 +232,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   }
 
   const bindIp = net.bindIp === null ? null : intToIp(net.bindIp);
-  const sockets: DhcpSockets = await openSockets({ port: config.dhcp.port, proxyPort, bindIp }, onMessage, log);
+  let sockets: DhcpSockets;
+  try {
+    sockets = await openSockets({ port: config.dhcp.port, proxyPort, bindIp }, onMessage, log);
+  } catch (err) {
+    // Port 67 taken, or no permission: what was opened for it must not keep the process alive.
+    probe?.close();
+    await commits.close();
+    throw err;
+  }
 
   const sweeper = setInterval(() => {
     try {

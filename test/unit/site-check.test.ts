@@ -5,6 +5,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { reservationRules } from '../../src/check/addresses.js';
 import { checkConfig } from '../../src/check/config.js';
 import { checkSite } from '../../src/check/site.js';
 import { buildConfig, loadConfig } from '../../src/config.js';
@@ -201,4 +202,17 @@ t.test('the example inventory passes, with its assets in place and a cluster to 
   const { findings } = checkSite(config, locate, ONE_NIC);
   t.same(lines(findings), [], 'no findings');
   t.equal(exitCodeOf(findings), 0);
+});
+
+t.test('a /31 or /32 has no network or broadcast address (RFC 3021): both its addresses may be reserved', async (t) => {
+  const config = buildConfig(
+    { dhcp: { mode: 'reservation', subnets: [{ cidr: '198.18.5.0/31' }, { cidr: '198.18.0.0/24' }] } },
+    'c',
+    { isRoot: true },
+    '/',
+  );
+  const rules = reservationRules(config, ONE_NIC);
+  t.equal(rules.problem('198.18.5.0'), null);
+  t.equal(rules.problem('198.18.5.1'), null);
+  t.match(rules.problem('198.18.0.0'), /network address/, 'a /24 still has one');
 });
