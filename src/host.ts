@@ -5,17 +5,36 @@ import type { Config } from './config.js';
 import { inCidr, intToIp, ipToInt, parseCidr } from './ip.js';
 import { native } from './native.js';
 
+/** The host's interfaces as the site check sees them (tests pass their own). */
+export interface HostView {
+  /** IPv4 addresses of interface `name`, up or not; null when there is no such interface. */
+  addressesOf(name: string): number[] | null;
+  /** Every non-loopback interface that has an IPv4 address. */
+  interfaces(): { name: string; addresses: number[] }[];
+}
+
+export const thisHost: HostView = {
+  addressesOf: (name) => native.interfaceAddresses(name)?.addresses ?? null,
+  interfaces: () =>
+    Object.entries(networkInterfaces())
+      .map(([name, addrs]) => ({
+        name,
+        addresses: (addrs ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => ipToInt(a.address)),
+      }))
+      .filter((i) => i.addresses.length > 0),
+};
+
 /**
  * IPv4 addresses of `iface` whether or not its link is up (a provisioning port may
- * come up after the daemon), or, without a name, of every running non-internal interface.
+ * come up after the daemon), or, without a name, of every non-internal interface.
  */
+export function hostAddresses(host: HostView, iface: string | undefined): number[] {
+  return iface ? (host.addressesOf(iface) ?? []) : host.interfaces().flatMap((i) => i.addresses);
+}
+
+/** hostAddresses on this host. */
 export function localAddresses(iface: string | undefined): number[] {
-  if (iface) return native.interfaceAddresses(iface)?.addresses ?? [];
-  const out: number[] = [];
-  for (const addrs of Object.values(networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) out.push(ipToInt(a.address));
-  }
-  return out;
+  return hostAddresses(thisHost, iface);
 }
 
 /** Our address on the directly served link: the first of `addrs` inside a configured subnet. */
@@ -39,22 +58,3 @@ export function advertisedHost(config: Config, addrs = localAddresses(config.int
   const ip = advertisedAddress(config, addrs);
   return ip === null ? '127.0.0.1' : intToIp(ip);
 }
-
-/** The host's interfaces as the site check sees them (tests pass their own). */
-export interface HostView {
-  /** IPv4 addresses of interface `name`, up or not; null when there is no such interface. */
-  addressesOf(name: string): number[] | null;
-  /** Every non-loopback interface that has an IPv4 address. */
-  interfaces(): { name: string; addresses: number[] }[];
-}
-
-export const thisHost: HostView = {
-  addressesOf: (name) => native.interfaceAddresses(name)?.addresses ?? null,
-  interfaces: () =>
-    Object.entries(networkInterfaces())
-      .map(([name, addrs]) => ({
-        name,
-        addresses: (addrs ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => ipToInt(a.address)),
-      }))
-      .filter((i) => i.addresses.length > 0),
-};

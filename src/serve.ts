@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApp } from './api/app.js';
 import { resolveAsset } from './assets.js';
 import { isLoaderConfig } from './boot/firmware.js';
+import { LOADERS } from './inventory/schema.js';
 import { maskSecretsKeepLength } from './boot/urls.js';
 import type { Datagram } from './capture/pcap.js';
 import { errorsOf, SiteCheckError, warningsOf } from './findings.js';
@@ -138,8 +139,6 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
   });
   return server;
 }
-
-const LOADERS = ['ipxe', 'pxelinux', 'grub'] as const;
 
 /**
  * A transfer that ended in an error, as the node's timeline says it; null for the

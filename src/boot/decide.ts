@@ -10,7 +10,7 @@
 // HTTP-boot firmware gets an absolute http:// URL and the "HTTPClient" echo it
 // insists on. A node that is not being installed boots its disk.
 import type { InstalledBoot } from '../config.js';
-import type { Profile } from '../inventory/schema.js';
+import { LOADERS, type Profile } from '../inventory/schema.js';
 import { installsNow } from '../inventory/states.js';
 import type { Node } from '../inventory/store.js';
 import type { FileRole } from '../lifecycle/machine.js';
@@ -164,7 +164,7 @@ function roleOf({ node, profile }: Subject, path: string): FileRole {
     if (profile.initrd.some(matches)) return 'initrd';
   }
   const base = name.split('/').pop()!;
-  const loaders: Loader[] = profile ? [profile.loader] : ['ipxe', 'pxelinux', 'grub'];
+  const loaders: readonly Loader[] = profile ? [profile.loader] : LOADERS;
   if (node?.loaderFile && assetPath(node.loaderFile) === name) return 'loader';
   if (loaders.some((l) => isLoaderFile(l, base))) return 'loader';
   if (loaders.some((l) => isLoaderConfig(l, name))) return 'boot-config';

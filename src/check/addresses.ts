@@ -3,7 +3,7 @@
 // configured subnet, and never the subnet's network or broadcast address, its
 // router, or rackjoin's own address. Inventory reloads and the API ask the same rules.
 import type { Config } from '../config.js';
-import type { HostView } from '../host.js';
+import { hostAddresses, type HostView } from '../host.js';
 import { inCidr, ipToInt, nonHostAddresses, parseCidr, type Cidr } from '../ip.js';
 
 interface RuleSubnet {
@@ -50,7 +50,7 @@ export class ReservationRules {
 
 /** The rules for this config on `host`: every address of the host, and `advertise`, is ours. */
 export function reservationRules(config: Config, host: HostView): ReservationRules {
-  const addresses = host.interfaces().flatMap((i) => i.addresses);
+  const addresses = hostAddresses(host, undefined);
   return new ReservationRules(
     config,
     new Set([...addresses, ...(config.advertise ? [ipToInt(config.advertise)] : [])]),

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import type { Config, Locate } from '../config.js';
 import type { HostView } from '../host.js';
 import { inCidr, intToIp, ipToInt, nonHostAddresses, parseCidr, type Cidr } from '../ip.js';
-import { closest } from '../suggest.js';
+import { didYouMean } from '../suggest.js';
 import { error, warning, type Finding } from '../findings.js';
 
 export interface ConfigCheck {
@@ -123,15 +123,12 @@ function checkInterface(config: Config, locate: Locate, host: HostView, subnets:
     const addrs = host.addressesOf(config.interface);
     const at = locate(['interface']);
     if (addrs === null) {
-      const hint = closest(
+      const hint = didYouMean(
         config.interface,
         all.map((i) => i.name),
       );
       add(
-        error(
-          at,
-          `interface: no interface "${config.interface}" on this host${hint ? ` (did you mean "${hint}"?)` : ''}; interfaces with IPv4: ${names}`,
-        ),
+        error(at, `interface: no interface "${config.interface}" on this host${hint}; interfaces with IPv4: ${names}`),
       );
     } else if (addrs.length === 0) {
       add(error(at, `interface: ${config.interface} has no IPv4 address; DHCP needs one to answer from`));

@@ -5,7 +5,7 @@
 import { BootRenderer } from '../boot/render.js';
 import { TemplateStore } from '../boot/templates.js';
 import type { Config, Locate } from '../config.js';
-import { advertisedHost, type HostView } from '../host.js';
+import { advertisedHost, hostAddresses, type HostView } from '../host.js';
 import { InventoryFileError, readInventoryDir, type InventorySource } from '../inventory/files.js';
 import { reservationRules } from './addresses.js';
 import { checkConfig } from './config.js';
@@ -34,10 +34,11 @@ export function checkSite(config: Config, locate: Locate, host: HostView): SiteC
     const where = err.line ? `${err.file}:${err.line}` : err.file;
     findings.push(error(where, err.message.slice(err.message.indexOf(': ') + 2)));
   }
-  const addrs = served.interface
-    ? (host.addressesOf(served.interface) ?? [])
-    : host.interfaces().flatMap((i) => i.addresses);
-  const endpoint = { advertise: advertisedHost(served, addrs), httpPort: config.http.port, tftpPort: config.tftp.port };
+  const endpoint = {
+    advertise: advertisedHost(served, hostAddresses(host, served.interface)),
+    httpPort: config.http.port,
+    tftpPort: config.tftp.port,
+  };
   const renderer = new BootRenderer(served, new TemplateStore(config.templates), endpoint);
   const deps = {
     rules: reservationRules(served, host),

@@ -6,7 +6,8 @@
 import { shown } from '../untrusted.js';
 import { DEFAULT_BLKSIZE } from './options.js';
 import type { TftpErrorPacket } from './packet.js';
-import type { Peer } from './transfer.js';
+import type { DropReason } from './stats.js';
+import type { PacketEvent, Peer } from './transfer.js';
 
 /**
  * Why a request was not served; the names match the server's drop counters.
@@ -18,15 +19,8 @@ import type { Peer } from './transfer.js';
  * could be sent), aborted (the client sent an ERROR).
  */
 export type TftpFailureKind =
-  | 'malformed'
-  | 'badMode'
-  | 'writeRefused'
-  | 'accessViolation'
-  | 'notFound'
-  | 'tooLarge'
-  | 'resolveError'
-  | 'busy'
-  | 'clientBusy'
+  // A refused request is counted under the same name (stats.ts).
+  | Exclude<DropReason, Exclude<PacketEvent, 'malformed'> | 'duplicateRequest'>
   | 'timeout'
   | 'io'
   | 'shutdown'
