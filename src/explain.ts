@@ -14,6 +14,7 @@ import {
   type Loader,
 } from './boot/firmware.js';
 import { INSTALLERS } from './boot/installers.js';
+import type { VariableView } from './boot/installerVars.js';
 import type { BootAnswer, BootPlane } from './boot/plane.js';
 import { baseUrl, entryScriptUrl, installerUrl, nodeScriptUrl, tftpConfigPath, type Endpoint } from './boot/urls.js';
 import type { Config } from './config.js';
@@ -50,6 +51,8 @@ export interface Explanation {
   stages: ExplainStage[];
   /** The site check's warnings about this node or its profile (a kernel missing from assets/, ...). */
   warnings: string[];
+  /** The installer variables the profile's templates use, with this node's values and where each came from. */
+  variables: VariableView[];
 }
 
 export interface ExplainDeps {
@@ -82,6 +85,7 @@ export function explain(deps: ExplainDeps, mac: string, arch: FirmwareName): Exp
     dhcpMode: deps.config.dhcp.mode,
     stages,
     warnings: found ? deps.inventory.warningsFor(found) : [],
+    variables: found && subject.profile ? deps.plane.variables(found, subject.profile) : [],
   };
   const first = dhcpStage(deps, subject, fp);
   stages.push(first.stage);

@@ -27,6 +27,15 @@ const Explanation = Type.Object({
   dhcpMode: Type.String(),
   stages: Type.Array(Stage),
   warnings: Type.Array(Type.String()),
+  variables: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      value: Type.String({ description: 'secret-looking values (password, token, ...) show as [set]' }),
+      source: StringEnum(['node', 'profile', 'default', 'unset'] as const),
+      description: Type.Optional(Type.String()),
+    }),
+    { description: "the installer variables the profile's templates use, with this node's values" },
+  ),
 });
 
 export function explainRoutes(deps: ExplainDeps): FastifyPluginAsyncTypebox {

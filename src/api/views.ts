@@ -7,7 +7,8 @@ import { intentOf } from '../boot/decide.js';
 import type { Inventory } from '../inventory/index.js';
 import type { Node, NodeStore } from '../inventory/store.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
-import { Labels, StringEnum } from '../schema/common.js';
+import { Labels, StringEnum, TemplateVars } from '../schema/common.js';
+import { shownVars } from '../boot/installerVars.js';
 
 const Iso = Type.String({ format: 'date-time' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -19,6 +20,8 @@ export const NodeView = Type.Object(
     ip: Nullable(Type.String()),
     profile: Nullable(Type.String()),
     labels: Labels,
+    /** The node's own installer template variables (secret-looking values masked). */
+    vars: TemplateVars,
     bmc: Nullable(BmcSchema),
     loaderFile: Nullable(Type.String()),
     localBoot: Nullable(StringEnum(LOCAL_BOOT)),
@@ -88,6 +91,7 @@ function nodeView(n: Node, boot: NodeViewT['boot'], reason: string | null, warni
     ip: n.ip,
     profile: n.profile,
     labels: n.labels,
+    vars: shownVars(n.vars),
     bmc: n.bmc,
     loaderFile: n.loaderFile,
     localBoot: n.localBoot,

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { Profile } from '../inventory/schema.js';
 import type { Node } from '../inventory/store.js';
 import { macHyphen } from '../mac.js';
+import { templateVars } from './installerVars.js';
 import type { FirmwareFamily } from './firmware.js';
 import { assetPath, assetUrl, baseUrl, callbackUrl, installerUrl, nodeScriptUrl, type Endpoint } from './urls.js';
 
@@ -29,6 +30,7 @@ export interface TemplateContext {
     state: string;
   };
   profile: (Profile & { initrd: string[] }) | null;
+  /** Installer variables: the node's over the profile's over the defaults (installerVars.ts). */
   vars: Record<string, string>;
   labels: Record<string, string>;
   server: Endpoint & { base: string };
@@ -72,8 +74,11 @@ export interface TemplateContext {
   };
   /** Filled by the caller after rendering profile.cmdline against this context. */
   cmdline: string;
-  /** Rendered helper scripts the installer templates embed (firstboot: join and report). */
-  scripts: { firstboot: string };
+  /**
+   * Rendered helper scripts the installer templates embed: firstboot (join and report),
+   * kubernetesApt (the Kubernetes steps of apt-based installers).
+   */
+  scripts: { firstboot: string; kubernetesApt: string };
 }
 
 export interface ContextInput {
@@ -125,7 +130,7 @@ export function templateContext(input: ContextInput): TemplateContext {
       state: node.state,
     },
     profile: profile ? { ...profile, initrd } : null,
-    vars: profile?.vars ?? {},
+    vars: templateVars(profile, node),
     labels,
     server: { ...server, base },
     urls: {
@@ -164,6 +169,6 @@ export function templateContext(input: ContextInput): TemplateContext {
       joinCommand,
     },
     cmdline: '',
-    scripts: { firstboot: '' },
+    scripts: { firstboot: '', kubernetesApt: '' },
   };
 }

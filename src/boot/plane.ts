@@ -5,6 +5,7 @@
 // masked secrets, so it shows exactly what the live paths serve.
 import type { InstalledBoot } from '../config.js';
 import type { NodeStore, Node } from '../inventory/store.js';
+import type { Profile } from '../inventory/schema.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Failure, FileRole } from '../lifecycle/machine.js';
 import type { ClientDirectory } from './clients.js';
@@ -12,6 +13,7 @@ import type { RenderSecrets, TemplateContext } from './context.js';
 import { bootPlan, type BootPlan, type NodeSubject, type Subject } from './decide.js';
 import { familyOf, LOADER_CONFIG_FIRMWARE, NAMED_FIRMWARE, type Fingerprint } from './firmware.js';
 import type { InstallerFile } from './installers.js';
+import { variablesOf, type VariableView } from './installerVars.js';
 import type { BootRenderer, LoaderKind, Rendered } from './render.js';
 import { TemplateError } from './templates.js';
 import { baseUrl, tftpConfigName, type Endpoint } from './urls.js';
@@ -91,6 +93,11 @@ export class BootPlane {
   }
 
   /** The generic script DHCP hands every iPXE client. */
+  /** The installer variables the profile's templates use, with this node's values (explain). */
+  variables(node: Node, profile: Profile): VariableView[] {
+    return variablesOf(this.deps.renderer.variablesUsed(profile), profile, node);
+  }
+
   entryScript(): Rendered {
     return this.deps.renderer.entryScript();
   }

@@ -11,6 +11,12 @@ import { INSTALLERS, type InstallerFile } from './installers.js';
 import type { TemplateStore } from './templates.js';
 import { baseUrl, type Endpoint } from './urls.js';
 
+/** The helper scripts installer templates embed, and the template each is rendered from. */
+const SCRIPTS: [keyof TemplateContext['scripts'], string][] = [
+  ['firstboot', 'firstboot'],
+  ['kubernetesApt', 'kubernetes-apt'],
+];
+
 export type LoaderKind = Profile['loader'];
 
 export interface Rendered {
@@ -46,8 +52,29 @@ export class BootRenderer {
     if (profile?.cmdline) {
       ctx.cmdline = this.templates.renderString(`profile ${profile.name} cmdline`, profile.cmdline, ctx).trim();
     }
-    if (profile && profile.installer !== 'none') ctx.scripts.firstboot = this.templates.render('firstboot', ctx);
+    if (profile && profile.installer !== 'none') {
+      for (const [key, template] of SCRIPTS) ctx.scripts[key] = this.templates.render(template, ctx);
+    }
     return ctx;
+  }
+
+  /**
+   * The variables the profile's templates refer to: its loader configs (and iPXE's),
+   * its installer files, the helper scripts they embed, and its cmdline.
+   */
+  variablesUsed(profile: Profile): string[] {
+    const kind = INSTALLERS[profile.installer];
+    const family = profile.template ?? kind.family;
+    const names: string[] = [profile.loader, 'ipxe'];
+    if (family) {
+      for (const file of kind.files) names.push(this.templates.has(`${family}.${file}`) ? `${family}.${file}` : file);
+      names.push(...SCRIPTS.map(([, template]) => template));
+    }
+    const used = new Set([
+      ...names.flatMap((n) => this.templates.varsUsed(n)),
+      ...this.templates.varsUsedByString(profile.cmdline),
+    ]);
+    return [...used];
   }
 
   /** The generic script DHCP hands every iPXE client: it chains to the node's own by MAC. */

@@ -7,6 +7,7 @@ import { resolveAssetSync } from '../assets.js';
 import { MASKED } from '../boot/context.js';
 import { NAMED_FIRMWARE } from '../boot/firmware.js';
 import { INSTALLERS } from '../boot/installers.js';
+import { varProblem, variablesOf, type VariableView } from '../boot/installerVars.js';
 import type { BootRenderer } from '../boot/render.js';
 import { isUrl } from '../boot/urls.js';
 import type { Config } from '../config.js';
@@ -67,6 +68,7 @@ function checkNode({ value: n, where }: Entry<NodeSpec>, known: Set<string>, dep
     const note = deps.otherProfiles ? '' : ' in the inventory files (an API-managed profile, or none at all)';
     out.push(grade(where, `node ${n.name}: no profile ${n.profile}${note}`, about));
   }
+  for (const problem of varProblems(n.vars)) out.push(error(where, `node ${n.name}: vars.${problem}`, about));
   if (n.loaderFile && !resolveAssetSync(deps.assets, n.loaderFile).ok)
     out.push(warning(where, `node ${n.name}: loaderFile ${n.loaderFile} is not in assets/ (${deps.assets})`, about));
   return out;
@@ -76,6 +78,7 @@ function checkProfile(entry: Entry<Profile>, user: Entry<NodeSpec> | undefined, 
   const { value: p, where } = entry;
   const about = { profile: p.name };
   const out: Finding[] = [];
+  for (const problem of varProblems(p.vars)) out.push(error(where, `profile ${p.name}: vars.${problem}`, about));
   for (const [what, ref] of [['kernel', p.kernel], ...p.initrd.map((i) => ['initrd', i])] as [string, string][]) {
     if (isUrl(ref) || resolveAssetSync(deps.assets, ref).ok) continue;
     const stop = what === 'kernel' ? 'after their boot config' : 'after the kernel';
@@ -135,6 +138,34 @@ function trialRender(p: Profile, where: string, node: Node, renderer: BootRender
   return [];
 }
 
+function varProblems(vars: Record<string, string> | undefined): string[] {
+  return Object.entries(vars ?? {})
+    .map(([name, value]) => varProblem(name, value))
+    .filter((p): p is string => p !== null);
+}
+
+/** One installer profile's variables, as its first node (or a stand-in) would get them. */
+export interface ProfileVariables {
+  profile: string;
+  node: string;
+  variables: VariableView[];
+}
+
+/** For `rackjoin check`: what every installer profile's templates use, and the values. */
+export function installerVariables(sources: InventorySource[], renderer: BootRenderer): ProfileVariables[] {
+  const nodes = sources.flatMap((s) => s.inventory.nodes);
+  return sources
+    .flatMap((s) => s.inventory.profiles)
+    .filter((p) => p.installer !== 'none')
+    .map((p) => {
+      const node = sampleNode(
+        p,
+        nodes.find((n) => n.profile === p.name),
+      );
+      return { profile: p.name, node: node.name, variables: variablesOf(renderer.variablesUsed(p), p, node) };
+    });
+}
+
 /** The profile's first node as a database row would hold it, or a stand-in when no node uses it yet. */
 function sampleNode(p: Profile, spec: NodeSpec | undefined): Node {
   return {
@@ -144,6 +175,7 @@ function sampleNode(p: Profile, spec: NodeSpec | undefined): Node {
     ip: spec?.ip ?? null,
     profile: p.name,
     labels: spec?.labels ?? {},
+    vars: spec?.vars ?? {},
     bmc: null,
     loaderFile: null,
     localBoot: null,

@@ -10,7 +10,7 @@ import { InventoryFileError, readInventoryDir, type InventorySource } from '../i
 import { reservationRules } from './addresses.js';
 import { checkConfig } from './config.js';
 import { error, type Finding } from '../findings.js';
-import { checkInventory } from './inventory.js';
+import { checkInventory, installerVariables, type ProfileVariables } from './inventory.js';
 
 export interface SiteCheck {
   /** The config's findings, then the inventory's. */
@@ -19,6 +19,8 @@ export interface SiteCheck {
   configFindings: number;
   /** The interface DHCP is to serve (see checkConfig); null with DHCP off or when refused. */
   servedInterface: string | null;
+  /** Each installer profile's template variables and their values (for its first node). */
+  variables: ProfileVariables[];
 }
 
 /** Everything `rackjoin check` checks. Reads files only: no database, no sockets. */
@@ -47,5 +49,5 @@ export function checkSite(config: Config, locate: Locate, host: HostView): SiteC
     kubernetes: config.kubernetes,
   };
   findings.push(...checkInventory(sources, { ...deps, otherProfiles: null }));
-  return { findings, configFindings, servedInterface };
+  return { findings, configFindings, servedInterface, variables: installerVariables(sources, renderer) };
 }

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeViewT } from '../api/views.js';
 import type { Explanation } from '../explain.js';
+import type { VariableView } from '../boot/installerVars.js';
 import { apiClient, ApiClientError } from './client.js';
 import { age, table, terminalWidth, wrap } from './table.js';
 
@@ -154,6 +155,20 @@ export async function explainMac(id: string, opts: { arch?: string; json: boolea
     if (s.template) print(`   template: ${s.template}`);
     if (s.content) print(s.content.trimEnd().replace(/^/gm, '   | '));
   });
+  if (e.variables.length) {
+    print(
+      `\nInstaller variables (what profile ${e.profile}'s templates use; node vars over profile vars over defaults):`,
+    );
+    print(variablesTable(e.variables));
+  }
   for (const w of e.warnings) print(`\n${w}`);
   print('\n(secrets masked: [node-token], [join-token])');
+}
+
+/** NAME VALUE FROM, one row per variable (explain, check). */
+export function variablesTable(vars: VariableView[]): string {
+  return table(
+    ['NAME', 'VALUE', 'FROM'],
+    vars.map((v) => [v.name, v.value === '' ? '(empty)' : v.value, v.source]),
+  );
 }

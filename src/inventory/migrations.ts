@@ -63,4 +63,9 @@ export const inventoryMigrations: Migration[] = [
         BEGIN UPDATE inventory_generation SET n = n + 1; END;
     `,
   },
+  {
+    // Installer template variables per node (they override the profile's).
+    id: 'inventory-003-node-vars',
+    up: `ALTER TABLE nodes ADD COLUMN vars TEXT NOT NULL DEFAULT '{}';`,
+  },
 ];

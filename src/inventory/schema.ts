@@ -1,7 +1,7 @@
 // Inventory documents (docs/configuration.md): profiles say how to install, nodes say which
 // machines exist. The same schemas validate YAML files and API bodies.
 import { Type, type Static } from '@sinclair/typebox';
-import { Ipv4, Labels, Strict, StringEnum } from '../schema/common.js';
+import { Ipv4, Labels, Strict, StringEnum, TemplateVarName, TemplateVars } from '../schema/common.js';
 
 export const LOADERS = ['ipxe', 'pxelinux', 'grub'] as const;
 export const INSTALLERS = ['cloud-init', 'kickstart', 'preseed', 'none'] as const;
@@ -34,8 +34,8 @@ export const ProfileSchema = Strict({
   installer: StringEnum(INSTALLERS, { default: 'none' }),
   template: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
   localBoot: StringEnum(LOCAL_BOOT, { default: 'exit' }),
-  /** Free-form values for the installer template (mirror URL, ssh keys, Kubernetes version, ...). */
-  vars: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String(), { default: {} }),
+  /** Installer template variables (mirror, proxy, Kubernetes version, ...); defaults in src/boot/installerVars.ts. */
+  vars: Type.Record(TemplateVarName, Type.String(), { default: {} }),
   kubernetes: Type.Optional(
     Strict({
       role: StringEnum(['worker', 'control-plane'] as const, { default: 'worker' }),
@@ -61,6 +61,8 @@ const nodeFields = {
   ip: Type.Optional(Ipv4),
   profile: Type.Optional(ProfileName),
   labels: Type.Optional(Labels),
+  /** Installer template variables for this node only; they override the profile's. */
+  vars: Type.Optional(TemplateVars),
   bmc: Type.Optional(BmcSchema),
   /** Escape hatch for firmware quirks: the file the first PXE stage gets (snponly.efi, ...). */
   loaderFile: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]*$' })),
@@ -76,6 +78,7 @@ export const NodePatchSchema = Strict({
   ip: Type.Optional(Type.Union([Ipv4, Type.Null()])),
   profile: Type.Optional(Type.Union([ProfileName, Type.Null()])),
   labels: Type.Optional(Labels),
+  vars: Type.Optional(TemplateVars),
   bmc: Type.Optional(Type.Union([BmcSchema, Type.Null()])),
   loaderFile: Type.Optional(Type.Union([nodeFields.loaderFile, Type.Null()])),
   localBoot: Type.Optional(Type.Union([StringEnum(LOCAL_BOOT), Type.Null()])),

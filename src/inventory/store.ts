@@ -24,6 +24,8 @@ export interface Node {
   ip: string | null;
   profile: string | null;
   labels: Record<string, string>;
+  /** Installer template variables for this node (over the profile's). */
+  vars: Record<string, string>;
   bmc: Bmc | null;
   loaderFile: string | null;
   localBoot: Profile['localBoot'] | null;
@@ -74,6 +76,7 @@ interface NodeRow {
   profile: string | null;
   ip: string | null;
   labels: string;
+  vars: string;
   bmc: string | null;
   loader_file: string | null;
   local_boot: string | null;
@@ -109,6 +112,7 @@ function toNode(row: NodeRow): Node {
     ip: row.ip,
     profile: row.profile,
     labels: JSON.parse(row.labels),
+    vars: JSON.parse(row.vars),
     bmc: row.bmc ? JSON.parse(row.bmc) : null,
     loaderFile: row.loader_file,
     localBoot: row.local_boot as Node['localBoot'],
@@ -299,6 +303,7 @@ export class NodeStore {
         ...optional('ip', patch.ip === undefined ? node.ip : patch.ip),
         ...optional('profile', patch.profile === undefined ? node.profile : patch.profile),
         labels: patch.labels ?? node.labels,
+        vars: patch.vars ?? node.vars,
         ...optional('bmc', patch.bmc === undefined ? node.bmc : patch.bmc),
         ...optional('loaderFile', patch.loaderFile === undefined ? node.loaderFile : patch.loaderFile),
         ...optional('localBoot', patch.localBoot === undefined ? node.localBoot : patch.localBoot),
@@ -345,9 +350,9 @@ export class NodeStore {
     const state: NodeState = source === 'discovered' ? 'discovered' : 'registered';
     const info = this.db
       .prepare(
-        `INSERT INTO nodes (name, profile, labels, bmc, loader_file, local_boot, source, source_file,
+        `INSERT INTO nodes (name, profile, labels, vars, bmc, loader_file, local_boot, source, source_file,
            state, state_since, stages, netboot, token, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
       )
       .run(
         spec.name,
@@ -372,7 +377,7 @@ export class NodeStore {
     this.checkProfile(spec);
     this.db
       .prepare(
-        `UPDATE nodes SET profile = ?, labels = ?, bmc = ?, loader_file = ?, local_boot = ?, source = ?,
+        `UPDATE nodes SET profile = ?, labels = ?, vars = ?, bmc = ?, loader_file = ?, local_boot = ?, source = ?,
            source_file = ?, updated_at = ? WHERE id = ?`,
       )
       .run(...specColumns(spec), source, sourceFile, Date.now(), id);
@@ -453,11 +458,12 @@ export class NodeStore {
   }
 }
 
-/** profile, labels, bmc, loader_file, local_boot: the spec fields both INSERT and UPDATE write, in that order. */
-function specColumns(spec: NodeSpec): [string | null, string, string | null, string | null, string | null] {
+/** profile, labels, vars, bmc, loader_file, local_boot: the spec fields both INSERT and UPDATE write, in that order. */
+function specColumns(spec: NodeSpec): [string | null, string, string, string | null, string | null, string | null] {
   return [
     spec.profile ?? null,
     JSON.stringify(spec.labels ?? {}),
+    JSON.stringify(spec.vars ?? {}),
     spec.bmc ? JSON.stringify(spec.bmc) : null,
     spec.loaderFile ?? null,
     spec.localBoot ?? null,

@@ -182,6 +182,7 @@ function sameSpec(node: Node, spec: NodeSpec, file: string | null): boolean {
     node.ip === (spec.ip ?? null) &&
     node.profile === (spec.profile ?? null) &&
     JSON.stringify(node.labels) === JSON.stringify(spec.labels ?? {}) &&
+    JSON.stringify(node.vars) === JSON.stringify(spec.vars ?? {}) &&
     JSON.stringify(node.bmc) === JSON.stringify(spec.bmc ?? null) &&
     node.loaderFile === (spec.loaderFile ?? null) &&
     node.localBoot === (spec.localBoot ?? null)

@@ -187,8 +187,9 @@ export function decide(node: MachineNode, obs: Observation): Decision {
 
   if (to === 'failed') {
     if (from === 'failed') return { move: false, outcome: 'repeat', note: 'already failed' };
-    const msg = obs.kind === 'callback' && obs.message ? `: ${obs.message}` : '';
-    return { move: true, to, reason: `${from}: node reported failure${msg}` };
+    // The node's own words when it sent any: "installing: adding the Kubernetes apt repository failed: ...".
+    const said = obs.kind === 'callback' && obs.message ? obs.message : 'node reported failure';
+    return { move: true, to, reason: `${from}: ${said}` };
   }
 
   if (from === 'failed') {

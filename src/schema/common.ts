@@ -19,3 +19,7 @@ export const Labels = Type.Record(
   Type.String({ pattern: '^[A-Za-z0-9][-A-Za-z0-9_./]{0,252}$' }),
   Type.String({ maxLength: 253 }),
 );
+
+/** Installer template variables (templates/README.md): names as template paths take them, string values. */
+export const TemplateVarName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' });
+export const TemplateVars = Type.Record(TemplateVarName, Type.String());

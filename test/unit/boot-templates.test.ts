@@ -32,6 +32,7 @@ function node(over: Partial<Node> = {}): Node {
     ip: '198.18.0.21',
     profile: 'p',
     labels: { rack: 'r1' },
+    vars: {},
     bmc: null,
     loaderFile: null,
     localBoot: null,
@@ -228,10 +229,12 @@ t.test('cloud-init NoCloud: user-data, meta-data, network-config parse as YAML',
   t.match(join, /"stage":"joining"/);
   t.match(join, /"stage":"joined"/);
   t.match(join, /"stage":"failed"/);
-  t.match(files['/usr/local/sbin/rackjoin-prepare'], /stable:\/\$v\/deb/);
-  t.match(files['/usr/local/sbin/rackjoin-prepare'], /^v=v1\.30$/m);
-  t.match(files['/usr/local/sbin/rackjoin-prepare'], /--node-labels=pool=general,rack=r1/);
+  const prepare = files['/usr/local/sbin/rackjoin-prepare'];
+  t.match(prepare, /^k8s_repo='https:\/\/pkgs\.k8s\.io\/core:\/stable:'\/'v1\.30'\/deb$/m, 'the version var');
+  t.match(prepare, /--node-labels='pool=general,rack=r1'/);
+  t.match(prepare, /^rackjoin_step 'adding the Kubernetes apt repository' k8s_repository$/m, 'named steps');
   t.same(doc.autoinstall['user-data'].runcmd, [
+    'set -e',
     ['/usr/local/sbin/rackjoin-prepare'],
     ['/usr/local/sbin/rackjoin-join'],
   ]);
@@ -258,11 +261,11 @@ t.test('kickstart: sections closed, join and callbacks present', async (t) => {
     'kickstart',
     renderer.context(node(), p, '52:54:00:00:00:01', 'bios', secrets),
   )!.content;
-  const opened = ks.match(/^%(packages|pre|post)\b/gm) ?? [];
+  const opened = ks.match(/^%(packages|pre|post|onerror)\b/gm) ?? [];
   const closed = ks.match(/^%end$/gm) ?? [];
   t.same(
     opened.map((s) => s.slice(1)),
-    ['packages', 'pre', 'post'],
+    ['packages', 'pre', 'post', 'onerror'],
   );
   t.equal(closed.length, opened.length, 'every section ends with %end');
   for (const cmd of [
@@ -285,14 +288,12 @@ t.test('kickstart: sections closed, join and callbacks present', async (t) => {
   t.equal(joinLine(ks), `${ENDPOINT} ${JOIN} ${HASH} worker-01`);
   const pre = ks.slice(ks.indexOf('%pre'), ks.indexOf('%end', ks.indexOf('%pre')));
   t.match(pre, /"stage":"installing"/);
-  const post = ks.slice(ks.indexOf('%post'));
+  const post = ks.slice(ks.indexOf('%post'), ks.indexOf('%onerror'));
+  t.match(post, /^%post --erroronfail /, 'a failing %post stops the install');
   t.match(post, /"stage":"installed"[^\n]*\n%end\s*$/, 'installed is reported last in %post');
-  t.match(post, /^rackjoin_failed\(\) \{ \{ printf .*"stage":"failed".*'\/root\/rackjoin-post\.log'.*; \}$/m);
-  t.match(
-    post,
-    /^set -e\n(#.*\n)?rackjoin_failed\(\) .*\ntrap '\[ \$\? -eq 0 \] \|\| rackjoin_failed' EXIT$/m,
-    'a failing step reports',
-  );
+  t.match(post, /^rackjoin_step 'installing containerd, kubelet and kubeadm' k8s_packages$/m, 'named steps');
+  t.notMatch(post, /^set -e$/m, 'no set -e: each step is tested');
+  t.match(ks.slice(ks.indexOf('%onerror')), /"stage":"failed".*'\/tmp\/anaconda\.log'/, '%onerror reports the rest');
 });
 
 t.test('preseed: every line is a d-i answer, callbacks by busybox wget', async (t) => {
@@ -315,13 +316,17 @@ t.test('preseed: every line is a d-i answer, callbacks by busybox wget', async (
     pre,
     /^d-i preseed\/early_command string wget -q -O \/dev\/null --header='Content-Type: application\/json' --post-data='\{"stage":"installing"\}' http:\/\/198\.18\.0\.1:8080\/api\/v1\/callback\/node-token-abcdefghijklmnop$/m,
   );
-  const firstboot = Buffer.from(/echo (\S+) \| base64 -d/.exec(pre)![1]!, 'base64').toString();
-  t.equal(joinLine(firstboot), `${ENDPOINT} ${JOIN} ${HASH} worker-01`);
+  const late = Buffer.from(
+    /late_command string in-target sh -c 'echo (\S+) \| base64 -d/.exec(pre)![1]!,
+    'base64',
+  ).toString();
+  t.equal(joinLine(late), `${ENDPOINT} ${JOIN} ${HASH} worker-01`);
   t.match(
-    pre,
-    /echo 'ssh-ed25519 AAAA it'"'"'s-me' > \/root\/.ssh\/authorized_keys/,
+    late,
+    /echo 'ssh-ed25519 AAAA it'"'"'s-me' >\/root\/.ssh\/authorized_keys/,
     'shell-quoted key survives a quote',
   );
+  t.match(pre, /sh \/root\/rackjoin-install' && wget .*"stage":"installed"/, 'installed only after every step passed');
 });
 
 t.test('user templates override built-ins; errors name template and line; sandbox', async (t) => {
