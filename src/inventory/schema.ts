@@ -35,7 +35,7 @@ export const ProfileSchema = Strict({
   template: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
   localBoot: StringEnum(LOCAL_BOOT, { default: 'exit' }),
   /** Installer template variables (mirror, proxy, Kubernetes version, ...); defaults in src/boot/installerVars.ts. */
-  vars: Type.Record(TemplateVarName, Type.String(), { default: {} }),
+  vars: Type.Record(TemplateVarName, Type.String(), { default: {}, additionalProperties: false }),
   kubernetes: Type.Optional(
     Strict({
       role: StringEnum(['worker', 'control-plane'] as const, { default: 'worker' }),

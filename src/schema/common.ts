@@ -22,4 +22,5 @@ export const Labels = Type.Record(
 
 /** Installer template variables (templates/README.md): names as template paths take them, string values. */
 export const TemplateVarName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' });
-export const TemplateVars = Type.Record(TemplateVarName, Type.String());
+// additionalProperties: a name that is not a template path ("a-b") is refused, not ignored.
+export const TemplateVars = Type.Record(TemplateVarName, Type.String(), { additionalProperties: false });

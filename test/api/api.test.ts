@@ -131,6 +131,15 @@ t.test('create, patch, delete; bad input is a 4xx with a message', async (t) => 
   t.equal(patched.status, 200);
   t.same(patched.body.labels, { rack: 'r9' });
   t.equal(patched.body.ip, null);
+  const withVars = await call('PATCH', '/api/v1/nodes/api-01', {
+    token: TOKENS.admin,
+    body: { vars: { proxy: 'http://198.18.0.9:3142', passwordHash: '$6$x$y' } },
+  });
+  t.same(withVars.body.vars, { proxy: 'http://198.18.0.9:3142', passwordHash: '[set]' }, 'node vars, secrets masked');
+  t.same(withVars.body.labels, { rack: 'r9' }, 'a patch of vars keeps the labels');
+  const badVar = await call('PATCH', '/api/v1/nodes/api-01', { token: TOKENS.admin, body: { vars: { 'a-b': 'x' } } });
+  t.equal(badVar.status, 400, 'a variable name must be a template path');
+  t.match(badVar.body.message, /a-b/, 'named');
   const fileOwned = await call('PATCH', '/api/v1/nodes/worker-01', { token: TOKENS.admin, body: { labels: {} } });
   t.equal(fileOwned.status, 409);
   t.match(fileOwned.body.message, /managed by its inventory file/);

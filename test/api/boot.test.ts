@@ -204,6 +204,8 @@ t.test('explain: every stage, secrets masked, nothing recorded', async (t) => {
   t.notMatch(text, token('worker-01'));
   t.match(text, /\[join-token\]/);
   t.match(text, /\[node-token\]/);
+  const vars = Object.fromEntries(e.body.variables.map((v: { name: string }) => [v.name, v]));
+  t.match(vars.kubernetesVersion, { source: /default|profile/ }, 'the variables its templates use');
   const px = await call('/api/v1/nodes/52-54-00-00-00-02/explain?arch=bios');
   t.match(px.body.stages[0], { file: 'pxelinux.0' });
   t.match(px.body.stages[1], { file: 'pxelinux.cfg/01-52-54-00-00-00-02', content: /KERNEL rocky\/vmlinuz/ });

@@ -91,6 +91,13 @@ t.test('rackjoin check reports a broken site whole, every mistake with file and 
       { name: 'no-seed', kernel: 'k', cmdline: 'ip=dhcp autoinstall', installer: 'cloud-init' },
       { name: 'typo', kernel: 'k', cmdline: 'inst.ks={{urls.kickstrat}}', installer: 'kickstart' },
       {
+        name: 'bad-vars',
+        kernel: 'k',
+        cmdline: 'url={{urls.preseed}}',
+        installer: 'preseed',
+        vars: { diskLayout: 'zfs', mirror: 'deb.debian.org' },
+      },
+      {
         name: 'broken',
         kernel: 'k',
         cmdline: 'inst.ks={{urls.kickstart}}',
@@ -103,6 +110,7 @@ t.test('rackjoin check reports a broken site whole, every mistake with file and 
       { name: 'broadcast', macs: ['02:00:00:00:0d:02'], ip: '198.18.0.255', profile: 'typo' },
       { name: 'router', macs: ['02:00:00:00:0d:03'], ip: '198.18.0.1', profile: 'typo' },
       { name: 'orphan', macs: ['02:00:00:00:0d:04'], profile: 'nope' },
+      { name: 'odd-node', macs: ['02:00:00:00:0d:05'], profile: 'typo', vars: { kubernetesRepo: 'pkgs.k8s.io' } },
     ],
   });
   const config = ws.writeConfig({
@@ -136,15 +144,41 @@ t.test('rackjoin check reports a broken site whole, every mistake with file and 
     /profile no-seed: cmdline never names its cloud-init config/,
     /profile typo: template profile typo cmdline line 1: "kickstrat" not defined/,
     /profile broken: template broken\.kickstart line 1: if doesn't match iff/,
+    /profile bad-vars: vars\.diskLayout is "zfs", not one of lvm, direct/,
+    /profile bad-vars: vars\.mirror is "deb\.debian\.org", not a URL/,
+    /node odd-node: vars\.kubernetesRepo is "pkgs\.k8s\.io", not a URL/,
   ])
     t.match(r.stdout, m);
   t.match(r.stdout, /\d+ error\(s\), \d+ warning\(s\)/, 'a summary line');
 
   const clean = workspace(t);
-  clean.writeInventory('site.yaml', { profiles: [{ name: 'local', kernel: 'https://mirror.example/k' }] });
+  clean.writeInventory('site.yaml', {
+    profiles: [
+      { name: 'local', kernel: 'https://mirror.example/k' },
+      {
+        name: 'debian',
+        kernel: 'https://mirror.example/k',
+        cmdline: 'url={{urls.preseed}}',
+        installer: 'preseed',
+        vars: { timezone: 'Europe/Paris' },
+      },
+    ],
+    nodes: [
+      { name: 'deb-01', macs: ['02:00:00:00:0d:06'], profile: 'debian', vars: { proxy: 'http://198.18.0.9:3142' } },
+    ],
+  });
   const ok = cli(['check', '--config', clean.writeConfig()]);
   t.match(ok.stdout, /profile local: BIOS machines need undionly\.kpxe/, 'a warning');
   t.equal(ok.status, 1, 'warnings only: exit 1');
+  t.match(
+    ok.stdout,
+    /^profile debian: installer variables for node deb-01$/m,
+    'the variables of each installer profile',
+  );
+  t.match(ok.stdout, /^ {2}mirror +http:\/\/deb\.debian\.org\/debian +default$/m, 'a default');
+  t.match(ok.stdout, /^ {2}timezone +Europe\/Paris +profile$/m, "the profile's");
+  t.match(ok.stdout, /^ {2}proxy +http:\/\/198\.18\.0\.9:3142 +node$/m, "the node's");
+  t.notMatch(ok.stdout, /profile local: installer variables/, 'none for a profile without an installer');
 });
 
 t.test('the API and reloads refuse impossible reservations, naming node and address', async (t) => {

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { buildConfig } from '../../src/config.js';
 import { BootRenderer } from '../../src/boot/render.js';
 import { TemplateError, TemplateStore } from '../../src/boot/templates.js';
+import { variablesOf } from '../../src/boot/installerVars.js';
 import type { Profile } from '../../src/inventory/schema.js';
 import type { Node } from '../../src/inventory/store.js';
 
@@ -290,7 +291,7 @@ t.test('kickstart: sections closed, join and callbacks present', async (t) => {
   t.match(pre, /"stage":"installing"/);
   const post = ks.slice(ks.indexOf('%post'), ks.indexOf('%onerror'));
   t.match(post, /^%post --erroronfail /, 'a failing %post stops the install');
-  t.match(post, /"stage":"installed"[^\n]*\n%end\s*$/, 'installed is reported last in %post');
+  t.match(post, /"stage":"installed"[^\n]*\n%end\n/, 'installed is reported last in %post');
   t.match(post, /^rackjoin_step 'installing containerd, kubelet and kubeadm' k8s_packages$/m, 'named steps');
   t.notMatch(post, /^set -e$/m, 'no set -e: each step is tested');
   t.match(ks.slice(ks.indexOf('%onerror')), /"stage":"failed".*'\/tmp\/anaconda\.log'/, '%onerror reports the rest');
@@ -354,4 +355,116 @@ t.test('user templates override built-ins; errors name template and line; sandbo
   t.equal(r.loaderConfig('ipxe', ctx).content, '||', 'no prototype access from a template');
   writeFileSync(join(dir, 'ipxe.hbs'), '{{constructor.name}}');
   t.throws(() => r.loaderConfig('ipxe', ctx), TemplateError, 'a reach for the prototype is an error, not a leak');
+});
+
+// ---- installer variables ------------------------------------------------------
+
+const FAMILIES = [
+  { installer: 'preseed', template: 'debian-preseed', file: 'preseed' },
+  { installer: 'kickstart', template: 'rocky-kickstart', file: 'kickstart' },
+  { installer: 'cloud-init', template: 'ubuntu-autoinstall', file: 'user-data' },
+] as const;
+
+function installerConfig(
+  f: (typeof FAMILIES)[number],
+  vars: Record<string, string>,
+  over: { nodeVars?: Record<string, string>; cmdline?: string } = {},
+): string {
+  const p = profile({ installer: f.installer, template: f.template, vars, cmdline: over.cmdline ?? 'ip=dhcp' });
+  const ctx = renderer.context(node({ vars: over.nodeVars ?? {} }), p, '52:54:00:00:00:01', 'bios', secrets);
+  return renderer.installerFile(f.file, ctx)!.content;
+}
+
+t.test('installer variables: documented defaults, profile over default, node over profile', async (t) => {
+  const pre = (vars: Record<string, string>, nodeVars?: Record<string, string>) =>
+    installerConfig(FAMILIES[0], vars, nodeVars ? { nodeVars } : {});
+  t.match(pre({}), /^d-i mirror\/http\/hostname string deb\.debian\.org$/m, 'default mirror');
+  t.match(pre({}), /^d-i mirror\/suite string bookworm$/m, 'default suite');
+  t.match(pre({}), /^d-i time\/zone string UTC$/m, 'default time zone');
+  t.match(pre({ timezone: 'Europe/Berlin' }), /^d-i time\/zone string Europe\/Berlin$/m, 'profile var');
+  t.match(
+    pre({ timezone: 'Europe/Berlin' }, { timezone: 'Asia/Tokyo' }),
+    /^d-i time\/zone string Asia\/Tokyo$/m,
+    'node var over profile var',
+  );
+  t.match(
+    pre({ mirror: 'https://mirror.example:8443/debian/' }),
+    /^d-i mirror\/protocol string https\nd-i mirror\/https\/hostname string mirror\.example:8443\nd-i mirror\/https\/directory string \/debian$/m,
+    'an https mirror, taken apart',
+  );
+  t.throws(
+    () => pre({ mirror: 'deb.debian.org' }),
+    /urlPart: "deb\.debian\.org" is not a URL/,
+    'a mirror must be a URL',
+  );
+});
+
+t.test('every built-in installer takes the site settings', async (t) => {
+  const vars = {
+    proxy: 'http://198.18.0.1:3142',
+    extraPackages: 'htop  jq',
+    diskLayout: 'direct',
+    passwordHash: '$6$salt$hash',
+    timezone: 'Europe/Paris',
+    kubernetesVersion: 'v1.30',
+    kubernetesRepo: 'https://k8s-mirror.example/core:/stable:',
+  };
+  const [pre, ks, ud] = FAMILIES.map((f) => installerConfig(f, vars));
+  const late = Buffer.from(/late_command string in-target sh -c 'echo (\S+) \|/.exec(pre!)![1]!, 'base64').toString();
+  t.match(pre, /^d-i mirror\/http\/proxy string http:\/\/198\.18\.0\.1:3142$/m, 'preseed: proxy');
+  t.match(pre, /^d-i pkgsel\/include string containerd curl gpg ca-certificates htop jq$/m, 'preseed: packages');
+  t.match(pre, /^d-i partman-auto\/method string regular$/m, 'preseed: plain partitions');
+  t.match(pre, /^d-i passwd\/root-password-crypted password \$6\$salt\$hash$/m, 'preseed: password hash');
+  t.match(pre, /^d-i time\/zone string Europe\/Paris$/m);
+  t.match(late, /^k8s_repo='https:\/\/k8s-mirror\.example\/core:\/stable:'\/'v1\.30'\/deb$/m, 'preseed: repo');
+  t.match(ks, /^url --url=\S+ --proxy=http:\/\/198\.18\.0\.1:3142$/m, 'kickstart: proxy');
+  t.match(ks, /^\s+dnf install -y containerd\.io kubelet kubeadm htop jq$/m, 'kickstart: packages');
+  t.match(ks, /^autopart --type=plain /m, 'kickstart: plain partitions');
+  t.match(ks, /^rootpw --iscrypted \$6\$salt\$hash$/m, 'kickstart: password hash');
+  t.match(ks, /^timezone Europe\/Paris --utc$/m);
+  t.match(ks, /^baseurl=https:\/\/k8s-mirror\.example\/core:\/stable:\/v1\.30\/rpm\/$/m, 'kickstart: repo');
+  const doc = parseYaml(ud!).autoinstall;
+  t.equal(doc.proxy, 'http://198.18.0.1:3142', 'autoinstall: proxy');
+  t.same(doc.packages.slice(-2), ['htop', 'jq'], 'autoinstall: packages');
+  t.same(doc.storage.layout, { name: 'direct' }, 'autoinstall: plain partitions');
+  t.equal(doc.identity.password, '$6$salt$hash', 'autoinstall: password hash');
+  t.equal(doc['user-data'].timezone, 'Europe/Paris');
+  t.match(doc['user-data'].write_files[0].content, /k8s_repo='https:\/\/k8s-mirror\.example\/core:\/stable:'/);
+  t.notOk('apt' in doc, 'no mirror set: the Ubuntu installer keeps its own');
+  t.match(installerConfig(FAMILIES[1], {}), /^rootpw --lock$/m, 'kickstart: locked root by default');
+});
+
+t.test('preseed: what the kernel command line answers is not set again', async (t) => {
+  const cmdline =
+    'auto=true priority=critical url={{urls.preseed}} mirror/http/proxy=http://198.18.0.9:3128 hostname=rack7-01 ' +
+    'suite=trixie tasksel:tasksel/first=standard';
+  const pre = installerConfig(FAMILIES[0], {}, { cmdline });
+  t.notMatch(pre, /^d-i mirror\/http\/proxy /m, 'no proxy line to erase the command line one');
+  t.match(pre, /^# mirror\/http\/proxy: set on the kernel command line$/m, 'and says so');
+  t.notMatch(pre, /^d-i netcfg\/get_hostname /m, 'the hostname= alias');
+  t.notMatch(pre, /^d-i mirror\/suite /m, 'the suite= alias');
+  t.notMatch(pre, /^tasksel tasksel\/first /m, 'an owner-prefixed question');
+  t.match(pre, /^d-i mirror\/http\/hostname string deb\.debian\.org$/m, 'the rest is still set');
+  const plain = installerConfig(FAMILIES[0], {});
+  t.match(plain, /^d-i mirror\/http\/proxy string$/m, 'without it, an empty proxy keeps the question unasked');
+});
+
+t.test('the variables a profile uses, with values and where they came from', async (t) => {
+  const p = profile({
+    installer: 'preseed',
+    template: 'debian-preseed',
+    vars: { timezone: 'Europe/Paris', rootSecretToken: 'x' },
+  });
+  const used = renderer.variablesUsed(p);
+  for (const v of ['mirror', 'suite', 'proxy', 'kubernetesVersion', 'kubernetesRepo', 'timezone', 'passwordHash'])
+    t.ok(used.includes(v), `debian-preseed uses ${v}`);
+  t.notOk(used.includes('adminUser'), 'not the Ubuntu-only adminUser');
+  const views = variablesOf([...used, 'rootSecretToken', 'notDefined'], p, { vars: { proxy: 'http://p:3128' } });
+  const by = Object.fromEntries(views.map((v) => [v.name, v]));
+  t.match(by.mirror, { value: 'http://deb.debian.org/debian', source: 'default', description: /mirror/ });
+  t.match(by.timezone, { value: 'Europe/Paris', source: 'profile' });
+  t.match(by.proxy, { value: 'http://p:3128', source: 'node' });
+  t.match(by.rootSecretToken, { value: '[set]', source: 'profile' }, 'secret-looking values are masked');
+  t.match(by.notDefined, { value: '', source: 'unset' });
+  t.equal(views[0]!.name, 'mirror', 'in the documented order');
 });
