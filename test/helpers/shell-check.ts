@@ -1,7 +1,7 @@
 // Shell inside installer configs: scripts (kickstart %post, write_files) parse with
 // `sh -n` / `bash -n`; one-line commands (preseed's late_command, autoinstall's
 // late-commands, runcmd strings) parse too, and so does every `sh -c SCRIPT` nested in
-// them, which must be one word: a quote inside SCRIPT that ends it early leaves the rest
+// them, which must be one word (and so does a script carried as `echo BASE64 | base64 -d`): a quote inside SCRIPT that ends it early leaves the rest
 // as stray arguments, and the command runs half of what it says (sh -n cannot see that).
 import { shellSyntaxError, shellWords } from './installer-tools.js';
 
@@ -42,6 +42,7 @@ export function commandProblems(commands: { where: string; command: string }[]):
         return;
       }
       next.push(...nestedScripts(split.words, where, out));
+      out.push(...embeddedScripts(split.words, where));
     });
     level = next;
   }
@@ -69,4 +70,13 @@ function nestedScripts(words: string[], where: string, out: string[]): { where: 
       );
   });
   return found;
+}
+
+/** `echo BASE64 | base64 -d`: a whole script carried in a one-line command (the preseed's late_command). */
+function embeddedScripts(words: string[], where: string): string[] {
+  return words.flatMap((w, i) =>
+    w === 'echo' && words[i + 2] === '|' && words[i + 3] === 'base64' && words[i + 4] === '-d'
+      ? scriptProblems(Buffer.from(words[i + 1]!, 'base64').toString(), `${where}: the script in base64`)
+      : [],
+  );
 }
