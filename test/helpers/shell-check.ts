@@ -1,7 +1,8 @@
 // Shell inside installer configs: scripts (kickstart %post, write_files) parse with
 // `sh -n` / `bash -n`; one-line commands (preseed's late_command, autoinstall's
 // late-commands, runcmd strings) parse too, and so does every `sh -c SCRIPT` nested in
-// them, which must be one word (and so does a script carried as `echo BASE64 | base64 -d`): a quote inside SCRIPT that ends it early leaves the rest
+// them, which must be one word (and so does a script carried as `echo BASE64 | base64 -d`):
+// a quote inside SCRIPT that ends it early leaves the rest
 // as stray arguments, and the command runs half of what it says (sh -n cannot see that).
 import { shellSyntaxError, shellWords } from './installer-tools.js';
 
