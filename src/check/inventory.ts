@@ -15,6 +15,7 @@ import type { InventorySource } from '../inventory/files.js';
 import type { NodeSpec, Profile } from '../inventory/schema.js';
 import type { Node } from '../inventory/store.js';
 import { normalizeMac } from '../mac.js';
+import { didYouMean } from '../suggest.js';
 import type { ReservationRules } from './addresses.js';
 import { error, warning, type Finding } from '../findings.js';
 
@@ -44,7 +45,7 @@ export function checkInventory(sources: InventorySource[], deps: InventoryCheckD
   }
   const known = new Set([...profiles.map((p) => p.value.name), ...(deps.otherProfiles?.() ?? [])]);
   return [
-    ...nodes.flatMap((n) => checkNode(n, known, deps)),
+    ...nodes.flatMap((n) => checkNode(n, known, profiles, deps)),
     ...profiles.flatMap((p) =>
       checkProfile(
         p,
@@ -57,7 +58,12 @@ export function checkInventory(sources: InventorySource[], deps: InventoryCheckD
 
 const at = (file: string, line: number | undefined) => (line ? `${file}:${line}` : file);
 
-function checkNode({ value: n, where }: Entry<NodeSpec>, known: Set<string>, deps: InventoryCheckDeps): Finding[] {
+function checkNode(
+  { value: n, where }: Entry<NodeSpec>,
+  known: Set<string>,
+  profiles: Entry<Profile>[],
+  deps: InventoryCheckDeps,
+): Finding[] {
   const out: Finding[] = [];
   const about = { node: n.name };
   const reserved = n.ip ? deps.rules.problem(n.ip) : null;
@@ -69,6 +75,8 @@ function checkNode({ value: n, where }: Entry<NodeSpec>, known: Set<string>, dep
     out.push(grade(where, `node ${n.name}: no profile ${n.profile}${note}`, about));
   }
   for (const problem of varProblems(n.vars)) out.push(error(where, `node ${n.name}: vars.${problem}`, about));
+  const profile = profiles.find((p) => p.value.name === n.profile)?.value;
+  if (profile) out.push(...unusedVars(profile, n.vars, `node ${n.name}`, where, about, deps.renderer));
   if (n.loaderFile && !resolveAssetSync(deps.assets, n.loaderFile).ok)
     out.push(warning(where, `node ${n.name}: loaderFile ${n.loaderFile} is not in assets/ (${deps.assets})`, about));
   return out;
@@ -79,6 +87,7 @@ function checkProfile(entry: Entry<Profile>, user: Entry<NodeSpec> | undefined, 
   const about = { profile: p.name };
   const out: Finding[] = [];
   for (const problem of varProblems(p.vars)) out.push(error(where, `profile ${p.name}: vars.${problem}`, about));
+  out.push(...unusedVars(p, p.vars, `profile ${p.name}`, where, about, deps.renderer));
   for (const [what, ref] of [['kernel', p.kernel], ...p.initrd.map((i) => ['initrd', i])] as [string, string][]) {
     if (isUrl(ref) || resolveAssetSync(deps.assets, ref).ok) continue;
     const stop = what === 'kernel' ? 'after their boot config' : 'after the kernel';
@@ -136,6 +145,27 @@ function trialRender(p: Profile, where: string, node: Node, renderer: BootRender
     return [error(where, msg, about)];
   }
   return [];
+}
+
+/** A variable none of the profile's templates reads is a typo or a leftover: it changes nothing. */
+function unusedVars(
+  p: Profile,
+  vars: Record<string, string> | undefined,
+  who: string,
+  where: string,
+  about: Pick<Finding, 'profile' | 'node'>,
+  renderer: BootRenderer,
+): Finding[] {
+  const used = renderer.variablesUsed(p);
+  return Object.keys(vars ?? {})
+    .filter((name) => !used.includes(name))
+    .map((name) =>
+      warning(
+        where,
+        `${who}: vars.${name} is used by none of profile ${p.name}'s templates${didYouMean(name, used)}`,
+        about,
+      ),
+    );
 }
 
 function varProblems(vars: Record<string, string> | undefined): string[] {

@@ -160,7 +160,7 @@ t.test('rackjoin check reports a broken site whole, every mistake with file and 
         kernel: 'https://mirror.example/k',
         cmdline: 'url={{urls.preseed}}',
         installer: 'preseed',
-        vars: { timezone: 'Europe/Paris' },
+        vars: { timezone: 'Europe/Paris', timzone: 'UTC' },
       },
     ],
     nodes: [
@@ -169,6 +169,11 @@ t.test('rackjoin check reports a broken site whole, every mistake with file and 
   });
   const ok = cli(['check', '--config', clean.writeConfig()]);
   t.match(ok.stdout, /profile local: BIOS machines need undionly\.kpxe/, 'a warning');
+  t.match(
+    ok.stdout,
+    /warning: .*profile debian: vars\.timzone is used by none of profile debian's templates \(did you mean "timezone"\?\)/,
+    'a variable no template reads',
+  );
   t.equal(ok.status, 1, 'warnings only: exit 1');
   t.match(
     ok.stdout,
