@@ -14,6 +14,12 @@ export interface Finding {
   node?: string;
 }
 
+/** A profile or node with the `file:line` its findings name. */
+export interface Located<T> {
+  value: T;
+  where: string;
+}
+
 export const error = (where: string | null, message: string, about: Pick<Finding, 'profile' | 'node'> = {}) =>
   ({ severity: 'error', where, message, ...about }) satisfies Finding;
 export const warning = (where: string | null, message: string, about: Pick<Finding, 'profile' | 'node'> = {}) =>

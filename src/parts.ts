@@ -55,6 +55,7 @@ export function buildParts(config: Config, log: Logger): Parts {
         renderer,
         assets: config.assets,
         kubernetes: config.kubernetes,
+        dhcp: config.dhcp,
         otherProfiles: () => store.listProfiles().map((p) => p.profile.name),
       });
     const inventory = new Inventory(db, events, config.inventory, log.child({ mod: 'inventory' }), check);

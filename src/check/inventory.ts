@@ -2,7 +2,8 @@
 // reserved IP DHCP could never give, a template that does not render, a kernel
 // command line that cannot reach its installer config are errors (the reload is
 // refused); a kernel, initrd or loader missing from assets/ is a warning (the
-// files may arrive later, and the node's view says so until they do).
+// files may arrive later, and the node's view says so until they do), and so is
+// an installing node leased an address without a name server (nameServers.ts).
 import { resolveAssetSync } from '../assets.js';
 import { MASKED } from '../boot/context.js';
 import { NAMED_FIRMWARE } from '../boot/firmware.js';
@@ -17,13 +18,16 @@ import type { Node } from '../inventory/store.js';
 import { normalizeMac } from '../mac.js';
 import { didYouMean } from '../suggest.js';
 import type { ReservationRules } from './addresses.js';
-import { error, warning, type Finding } from '../findings.js';
+import { error, warning, type Finding, type Located } from '../findings.js';
+import { checkNameServers } from './nameServers.js';
 
 export interface InventoryCheckDeps {
   rules: ReservationRules;
   renderer: BootRenderer;
   assets: string;
   kubernetes: Config['kubernetes'];
+  /** The subnets DHCP leases in, for the name servers its leases carry. */
+  dhcp: Config['dhcp'];
   /**
    * Profiles that exist outside these files (API-managed ones in the database);
    * null when the database is not at hand (`rackjoin check`, a start before it opens).
@@ -31,14 +35,9 @@ export interface InventoryCheckDeps {
   otherProfiles: (() => Iterable<string>) | null;
 }
 
-interface Entry<T> {
-  value: T;
-  where: string;
-}
-
 export function checkInventory(sources: InventorySource[], deps: InventoryCheckDeps): Finding[] {
-  const profiles: Entry<Profile>[] = [];
-  const nodes: Entry<NodeSpec>[] = [];
+  const profiles: Located<Profile>[] = [];
+  const nodes: Located<NodeSpec>[] = [];
   for (const src of sources) {
     src.inventory.profiles.forEach((value, i) => profiles.push({ value, where: at(src.file, src.lines.profiles[i]) }));
     src.inventory.nodes.forEach((value, i) => nodes.push({ value, where: at(src.file, src.lines.nodes[i]) }));
@@ -53,15 +52,16 @@ export function checkInventory(sources: InventorySource[], deps: InventoryCheckD
         deps,
       ),
     ),
+    ...checkNameServers(profiles, nodes, deps.dhcp),
   ];
 }
 
 const at = (file: string, line: number | undefined) => (line ? `${file}:${line}` : file);
 
 function checkNode(
-  { value: n, where }: Entry<NodeSpec>,
+  { value: n, where }: Located<NodeSpec>,
   known: Set<string>,
-  profiles: Entry<Profile>[],
+  profiles: Located<Profile>[],
   deps: InventoryCheckDeps,
 ): Finding[] {
   const out: Finding[] = [];
@@ -82,7 +82,11 @@ function checkNode(
   return out;
 }
 
-function checkProfile(entry: Entry<Profile>, user: Entry<NodeSpec> | undefined, deps: InventoryCheckDeps): Finding[] {
+function checkProfile(
+  entry: Located<Profile>,
+  user: Located<NodeSpec> | undefined,
+  deps: InventoryCheckDeps,
+): Finding[] {
   const { value: p, where } = entry;
   const about = { profile: p.name };
   const out: Finding[] = [];

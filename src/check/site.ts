@@ -47,6 +47,7 @@ export function checkSite(config: Config, locate: Locate, host: HostView): SiteC
     renderer,
     assets: config.assets,
     kubernetes: config.kubernetes,
+    dhcp: served.dhcp,
   };
   findings.push(...checkInventory(sources, { ...deps, otherProfiles: null }));
   return { findings, configFindings, servedInterface, variables: installerVariables(sources, renderer) };

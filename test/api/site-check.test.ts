@@ -218,3 +218,27 @@ t.test('the API and reloads refuse impossible reservations, naming node and addr
   const kept = await call('GET', '/api/v1/nodes/worker-01', { token: admin });
   t.equal(kept.body.ip, '198.18.0.21', 'the last good inventory stays');
 });
+
+t.test('a node leased no name server: rackjoin check warns, the node view and explain show it', async (t) => {
+  const nodes = [
+    { ...NODE, ip: '198.18.0.21' },
+    { name: 'worker-02', macs: ['02:00:00:00:0d:02'], ip: '198.18.1.21', profile: EXAMPLE_PROFILE.name },
+  ];
+  const dhcp = {
+    mode: 'reservation',
+    subnets: [{ cidr: '198.18.0.0/24' }, { cidr: '198.18.1.0/24', dns: ['198.18.1.1'] }],
+  };
+  const { call, ws } = await inProcessApp(t, { profiles: [EXAMPLE_PROFILE], nodes }, () => ({ dhcp }));
+  const noDns =
+    /worker-01: its reserved ip 198\.18\.0\.21 is in subnet 198\.18\.0\.0\/24, which hands out no DNS server/;
+  const view = await call('GET', '/api/v1/nodes/worker-01', { token: TOKENS.read });
+  t.match(view.body.warnings.join('\n'), noDns, 'on the node it concerns');
+  const explained = await call('GET', '/api/v1/nodes/worker-01/explain', { token: TOKENS.read });
+  t.match(explained.body.warnings.join('\n'), noDns, 'and in explain');
+  const other = await call('GET', '/api/v1/nodes/worker-02', { token: TOKENS.read });
+  t.notMatch(other.body.warnings.join('\n'), /DNS/, 'not on the node whose subnet has dns:');
+
+  const r = cli(['check', '--config', ws.writeConfig({ interface: 'lo', dhcp })]);
+  t.match(r.stdout, new RegExp(`^warning: [^:]+main\\.yaml:\\d+: node ${noDns.source}.*add \`dns:\``, 'm'));
+  t.equal(r.status, 1, 'a warning: exit 1');
+});

@@ -110,7 +110,11 @@ export interface Rackjoin {
 
 export interface RackjoinOptions {
   profiles: ProfileSpec[];
+  /** Profiles as the inventory file holds them, for installers other than the test one. */
+  profileDocs?: Record<string, unknown>[];
   nodes: NodeSpec[];
+  /** More keys for the lab's subnet (dhcp.subnets[]): its `router`, its `dns`; none by default. */
+  subnet?: { router?: string; dns?: string[] };
   logLevel?: string;
 }
 
@@ -125,7 +129,7 @@ export async function startRackjoin(lab: Lab, opts: RackjoinOptions): Promise<Ra
     join(inventoryDir, 'e2e.yaml'),
     JSON.stringify(
       {
-        profiles: opts.profiles.map(profileDoc),
+        profiles: [...opts.profiles.map(profileDoc), ...(opts.profileDocs ?? [])],
         nodes: opts.nodes.map((n) => ({ name: n.name, macs: [n.mac], profile: n.profile, labels: n.labels ?? {} })),
       },
       null,
@@ -144,7 +148,14 @@ export async function startRackjoin(lab: Lab, opts: RackjoinOptions): Promise<Ra
         interface: lab.bridge,
         dhcp: {
           mode: 'pool',
-          subnets: [{ cidr: `${lab.prefix}.0/24`, range: `${lab.prefix}.100-${lab.prefix}.199`, leaseSeconds: 600 }],
+          subnets: [
+            {
+              cidr: `${lab.prefix}.0/24`,
+              range: `${lab.prefix}.100-${lab.prefix}.199`,
+              leaseSeconds: 600,
+              ...opts.subnet,
+            },
+          ],
         },
         tftp: { enabled: true },
         http: { port: HTTP_PORT, host: lab.serverIp },

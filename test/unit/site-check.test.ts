@@ -158,6 +158,73 @@ t.test('reserved addresses: inside a subnet, never the network, broadcast, route
   t.same(inProxy, [], 'proxy mode hands out no addresses: nothing to check');
 });
 
+t.test('an installing node leased an address without a name server is warned about, with the fix', async (t) => {
+  const preseed = (name: string, extra = '') => ({
+    name,
+    kernel: 'k',
+    cmdline: `auto=true priority=critical url={{urls.preseed}}${extra}`,
+    installer: 'preseed',
+  });
+  const profiles = [
+    preseed('debian'),
+    preseed('static-dns', ' netcfg/get_nameservers=198.18.0.53'),
+    { name: 'local', kernel: 'k', installer: 'none' },
+    { name: 'spare', kernel: 'k', cmdline: 'inst.ks={{urls.kickstart}}', installer: 'kickstart' },
+  ];
+  const node = (name: string, profile: string, mac: number, ip?: string) => ({
+    name,
+    macs: [`02:00:00:00:0e:0${mac}`],
+    profile,
+    ...(ip ? { ip } : {}),
+  });
+  const nodes = [
+    node('no-dns', 'debian', 1, '198.18.0.21'),
+    node('with-dns', 'debian', 2, '198.18.1.21'),
+    node('installs-nothing', 'local', 3, '198.18.0.22'),
+    node('names-its-own', 'static-dns', 4, '198.18.0.23'),
+  ];
+  const subnets = [{ cidr: '198.18.0.0/24' }, { cidr: '198.18.1.0/24', dns: ['198.18.1.1'] }];
+  const dnsFindings = (mode: string, extra: unknown[] = [], range?: string) => {
+    const withRange = range ? [{ ...subnets[0], range }, subnets[1]] : subnets;
+    const { file } = site(
+      t,
+      { interface: 'eth0', dhcp: { mode, subnets: withRange } },
+      {
+        profiles,
+        nodes: [...nodes, ...extra],
+      },
+    );
+    const { config, locate } = loadConfig(file, { isRoot: true });
+    return checkSite(config, locate, ONE_NIC).findings.filter((f) => /DNS server/.test(f.message));
+  };
+
+  const reserved = dnsFindings('reservation');
+  t.match(lines(reserved), [
+    /^warning: .*site\.yaml:\d+: node no-dns: its reserved ip 198\.18\.0\.21 is in subnet 198\.18\.0\.0\/24, which hands out no DNS server, and its profile debian installs with preseed: Debian's installer stops at "Name server addresses:" before it reads its preseed; add `dns:` .* under that subnet in dhcp\.subnets$/,
+  ]);
+  t.equal(reserved.length, 1, 'not a node whose subnet has dns:, installs nothing, or names its own name server');
+  t.equal(reserved[0]!.node, 'no-dns', 'about the node, so its view shows it');
+
+  t.same(dnsFindings('proxy'), [], 'proxy mode: the other DHCP server sends address and name servers');
+  t.same(dnsFindings('off'), [], 'DHCP off: likewise');
+
+  const allReserved = dnsFindings('pool', [], '198.18.0.100-198.18.0.200');
+  t.same(
+    allReserved.map((f) => f.node ?? f.profile),
+    ['no-dns', 'spare'],
+    'pool mode: the reserved node, and a profile no node in the files uses yet (API nodes lease from the pool)',
+  );
+  t.match(allReserved[1]!.message, /profile spare: .* installs with kickstart: Anaconda cannot resolve/);
+  const pooled = dnsFindings('pool', [node('pooled', 'debian', 5)], '198.18.0.100-198.18.0.200');
+  t.match(lines(pooled), [
+    /node no-dns: its reserved ip/,
+    /^warning: .*site\.yaml:\d+: profile debian: its nodes without a reserved ip lease from the range of subnet 198\.18\.0\.0\/24, which hands out no DNS server, and it installs with preseed: Debian's installer stops at "Name server addresses:"/,
+  ]);
+  t.equal(pooled.length, 3, 'not the profile that names its own name server');
+  t.equal(pooled[1]!.profile, 'debian', 'about the profile, so its nodes show it');
+  t.equal(exitCodeOf(pooled), 1, 'a warning, not an error');
+});
+
 t.test('profiles: templates render, cmdlines reach their installer, assets exist', async (t) => {
   const profiles = [
     { name: 'no-seed', kernel: 'k', cmdline: 'ip=dhcp autoinstall', installer: 'cloud-init' },
