@@ -3,7 +3,7 @@
 // command line that cannot reach its installer config are errors (the reload is
 // refused); a kernel, initrd or loader missing from assets/ is a warning (the
 // files may arrive later, and the node's view says so until they do), and so is
-// an installing node leased an address without a name server (nameServers.ts).
+// an installing node leased an address without a name server or router (leaseNeeds.ts).
 import { resolveAssetSync } from '../assets.js';
 import { MASKED } from '../boot/context.js';
 import { NAMED_FIRMWARE } from '../boot/firmware.js';
@@ -19,7 +19,7 @@ import { normalizeMac } from '../mac.js';
 import { didYouMean } from '../suggest.js';
 import type { ReservationRules } from './addresses.js';
 import { error, warning, type Finding, type Located } from '../findings.js';
-import { checkNameServers } from './nameServers.js';
+import { checkLeaseNeeds } from './leaseNeeds.js';
 
 export interface InventoryCheckDeps {
   rules: ReservationRules;
@@ -52,7 +52,7 @@ export function checkInventory(sources: InventorySource[], deps: InventoryCheckD
         deps,
       ),
     ),
-    ...checkNameServers(profiles, nodes, deps.dhcp),
+    ...checkLeaseNeeds(profiles, nodes, deps.dhcp),
   ];
 }
 

@@ -225,6 +225,32 @@ t.test('an installing node leased an address without a name server is warned abo
   t.equal(exitCodeOf(pooled), 1, 'a warning, not an error');
 });
 
+t.test('a Debian node leased an address without a router is warned about (its installer stops)', async (t) => {
+  const profile = (name: string, installer: string, cmdline: string) => ({ name, kernel: 'k', cmdline, installer });
+  const { file } = site(
+    t,
+    { interface: 'eth0', dhcp: { mode: 'reservation', subnets: [{ cidr: '198.18.0.0/24', dns: ['198.18.0.1'] }] } },
+    {
+      profiles: [
+        profile('debian', 'preseed', 'auto=true url={{urls.preseed}}'),
+        profile('debian-no-route', 'preseed', 'url={{urls.preseed}} netcfg/no_default_route=true'),
+        profile('rocky', 'kickstart', 'inst.ks={{urls.kickstart}}'),
+      ],
+      nodes: [
+        { name: 'deb', macs: ['02:00:00:00:0f:01'], profile: 'debian', ip: '198.18.0.21' },
+        { name: 'deb-flat', macs: ['02:00:00:00:0f:02'], profile: 'debian-no-route', ip: '198.18.0.22' },
+        { name: 'rocky', macs: ['02:00:00:00:0f:03'], profile: 'rocky', ip: '198.18.0.23' },
+      ],
+    },
+  );
+  const { config, locate } = loadConfig(file, { isRoot: true });
+  const found = checkSite(config, locate, ONE_NIC).findings.filter((f) => /no router/.test(f.message));
+  t.match(lines(found), [
+    /^warning: .*node deb: its reserved ip 198\.18\.0\.21 is in subnet 198\.18\.0\.0\/24, which hands out no router, and its profile debian installs with preseed: Debian's installer stops at "Continue without a default route\?" before it reads its preseed; add `router:` under that subnet in dhcp\.subnets$/,
+  ]);
+  t.equal(found.length, 1, 'not a Debian profile that says no_default_route, nor Anaconda, which copes');
+});
+
 t.test('profiles: templates render, cmdlines reach their installer, assets exist', async (t) => {
   const profiles = [
     { name: 'no-seed', kernel: 'k', cmdline: 'ip=dhcp autoinstall', installer: 'cloud-init' },
