@@ -50,8 +50,8 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
   const node = await api.request<NodeViewT>('GET', `/api/v1/nodes/${enc}`);
   const { events } = await api.request<{ events: EventView[] }>('GET', `/api/v1/nodes/${enc}/events`);
   if (opts.json) return print(JSON.stringify({ ...node, events }, null, 2));
-  const labels =
-    Object.entries(node.labels)
+  const pairs = (m: Record<string, string>) =>
+    Object.entries(m)
       .map(([k, v]) => `${k}=${v}`)
       .join(',') || '-';
   print(
@@ -61,7 +61,8 @@ export async function showNode(id: string, opts: { json: boolean }, print: Print
       `Profile:  ${node.profile ?? '-'}`,
       `MACs:     ${node.macs.join(', ')}`,
       `IP:       ${node.ip ?? '-'}`,
-      `Labels:   ${labels}`,
+      `Labels:   ${pairs(node.labels)}`,
+      ...(Object.keys(node.vars).length ? [`Vars:     ${pairs(node.vars)}`] : []),
       `Netboot:  ${netbootLine(node)}`,
       ...(node.reason ? [`Reason:   ${node.reason}`] : []),
       ...node.warnings.map((w, i) => `${i === 0 ? 'Warnings: ' : '          '}${w}`),
