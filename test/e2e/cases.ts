@@ -32,9 +32,14 @@ function machine(group: 'm' | 'p', index: number, path: BootPathId, role: Machin
 /** One VM per firmware path, booted one after another. */
 export const MATRIX: Machine[] = BOOT_PATH_IDS.map((p, i) => machine('m', i, p));
 
-/** Four at once, one per path; one of them a control-plane node (its join differs). */
-export const PARALLEL: Machine[] = BOOT_PATH_IDS.map((p, i) =>
-  machine('p', i, p, p === 'uefi-ipxe' ? 'control-plane' : 'worker'),
-);
+/**
+ * Four at once, one per path; one of them a control-plane node (its join differs), one
+ * that boots its disk with `localBoot: http-404` once installed (its script is a 404, so
+ * its local boot goes through the entry script's retry).
+ */
+export const PARALLEL: Machine[] = BOOT_PATH_IDS.map((p, i) => ({
+  ...machine('p', i, p, p === 'uefi-ipxe' ? 'control-plane' : 'worker'),
+  ...(p === 'bios-ipxe' ? { localBoot: 'http-404' as const } : {}),
+}));
 
 export const ALL_MACHINES: Machine[] = [...MATRIX, ...PARALLEL];

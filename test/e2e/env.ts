@@ -16,7 +16,10 @@ export const FIRMWARE = {
   ovmfVars: process.env.RACKJOIN_E2E_OVMF_VARS ?? '/usr/share/OVMF/OVMF_VARS_4M.fd',
 };
 
-const TOOLS = ['ip', 'qemu-system-x86_64', 'curl', 'python3', 'apt-get', 'dpkg-deb', 'cpio', 'gzip'];
+const TOOLS = [
+  ...['ip', 'qemu-system-x86_64', 'curl', 'python3', 'apt-get', 'dpkg-deb', 'cpio', 'gzip'],
+  ...['grub-mkrescue', 'xorriso', 'mformat'], // the local disk (scripts/build-test-disk)
+];
 
 /** Why the lab cannot run here, or null. Off CI the e2e tests skip; on CI they fail. */
 export function e2eUnavailable(): string | null {

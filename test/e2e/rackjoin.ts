@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { LocalBoot } from '../../src/boot/decide.js';
 import { onJsonLines } from '../helpers/jsonLines.js';
 import { CLI, E2E_WORK, REPO } from './env.js';
 import type { Lab } from './lab.js';
@@ -70,6 +71,7 @@ export interface NodeSpec {
   mac: string;
   profile: string;
   labels?: Record<string, string>;
+  localBoot?: LocalBoot;
 }
 
 /** The installer command line: the serial console for the test's log, the NoCloud seed as Ubuntu takes it. */
@@ -130,7 +132,13 @@ export async function startRackjoin(lab: Lab, opts: RackjoinOptions): Promise<Ra
     JSON.stringify(
       {
         profiles: [...opts.profiles.map(profileDoc), ...(opts.profileDocs ?? [])],
-        nodes: opts.nodes.map((n) => ({ name: n.name, macs: [n.mac], profile: n.profile, labels: n.labels ?? {} })),
+        nodes: opts.nodes.map((n) => ({
+          name: n.name,
+          macs: [n.mac],
+          profile: n.profile,
+          labels: n.labels ?? {},
+          ...(n.localBoot ? { localBoot: n.localBoot } : {}),
+        })),
       },
       null,
       2,

@@ -1,11 +1,14 @@
-// Diskless QEMU machines on the lab's taps: real firmware (SeaBIOS, OVMF), real NIC
-// option ROMs (QEMU's iPXE builds) or none (OVMF's own PXE client), serial console to
-// a file, bounded by a timeout. The guest powers off when the test installer is done
-// (QEMU runs with -no-reboot), so a finished VM is an exited process.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+// QEMU machines on the lab's taps: real firmware (SeaBIOS, OVMF), real NIC option
+// ROMs (QEMU's iPXE builds) or none (OVMF's own PXE client), serial console to a
+// file, bounded by a timeout. Diskless while they install; a boot after the install
+// gets the lab's local disk (scripts/build-test-disk) as the next boot device. The
+// guest powers off when the test installer is done, and the disk resets it (QEMU
+// runs with -no-reboot), so a finished VM is an exited process.
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { E2E_WORK, FIRMWARE } from './env.js';
+import { promisify } from 'node:util';
+import { E2E_WORK, FIRMWARE, REPO } from './env.js';
 import type { Lab } from './lab.js';
 
 export const BOOT_PATHS = {
@@ -46,6 +49,17 @@ export interface VmSpec {
   timeoutMs: number;
   nic?: 'virtio-net-pci' | 'e1000';
   memMb?: number;
+  /** A disk image (localDisk()) attached read-only as the boot device after the NIC. */
+  disk?: string;
+  /** Power the VM off once a serial console line matches (checked twice a second). */
+  stopWhen?: RegExp;
+  /**
+   * false: OVMF without its own IPv4 and IPv6 stacks (fw_cfg), so it has no PXE or HTTP boot
+   * entries of its own and a NIC ROM's (iPXE's) is its only network boot entry, as on a
+   * machine whose firmware network stack is off. Without this OVMF tries its own PXEv4,
+   * PXEv6, HTTPv4 and HTTPv6 on the NIC after iPXE, each for its DHCP timeout (~60 s).
+   */
+  ovmfNetwork?: false;
 }
 
 export interface VmResult {
@@ -54,6 +68,8 @@ export interface VmResult {
   startedAt: number;
   endedAt: number;
   timedOut: boolean;
+  /** The console line that matched `stopWhen`, when that is what ended the VM. */
+  stoppedOn: string | null;
   exit: number | string | null;
   serialLog: string;
   serial: string;
@@ -63,6 +79,8 @@ export interface VmResult {
   failure: string | null;
   /** Every `kubeadm` invocation the stub saw, as its argument string. */
   kubeadm: string[];
+  /** The local disk's E2E-DISK line: the firmware got past the network to the disk. */
+  disk: string | null;
 }
 
 export interface RunningVm {
@@ -171,6 +189,15 @@ export function qemuArgs(lab: Lab, spec: VmSpec, serialLog: string): string[] {
     `${nic},netdev=n0,mac=${spec.mac},bootindex=1${path.rom === 'none' ? ',romfile=' : ''}`,
     ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
   ];
+  if (spec.disk) {
+    // Read-only: VMs booting at the same time share the image.
+    args.push(
+      '-drive',
+      `file=${spec.disk},if=none,id=disk0,format=raw,readonly=on`,
+      '-device',
+      'virtio-blk-pci,drive=disk0,bootindex=2',
+    );
+  }
   if (path.uefi) {
     const vars = join(lab.runDir, `ovmf-vars-${spec.name}.fd`);
     copyFileSync(FIRMWARE.ovmfVars, vars);
@@ -182,15 +209,36 @@ export function qemuArgs(lab: Lab, spec: VmSpec, serialLog: string): string[] {
       '-drive',
       `if=pflash,format=raw,unit=1,file=${vars}`,
     );
+    if (spec.ovmfNetwork === false) {
+      const knobs = ['IPv4Support', 'IPv6Support'];
+      args.push(...knobs.flatMap((k) => ['-fw_cfg', `name=opt/org.tianocore/${k},string=no`]));
+    }
   } else {
     args.push('-machine', 'pc');
   }
   return args;
 }
 
-export function parseSerial(serial: string): Pick<VmResult, 'done' | 'failure' | 'kubeadm'> {
-  const lines = serial.replace(/\r/g, '').split('\n');
+/**
+ * The lab's local disk, built (or found up to date) by scripts/build-test-disk: GRUB
+ * for SeaBIOS and OVMF, which prints `E2E-DISK: ...` and resets the VM.
+ */
+export async function localDisk(): Promise<string> {
+  const env = { ...process.env, RACKJOIN_E2E_WORK: E2E_WORK };
+  const built = await promisify(execFile)(join(REPO, 'scripts/build-test-disk'), [], { env, timeout: 120_000 });
+  return built.stdout.trim().split('\n').pop()!;
+}
+
+/** Serial console text as lines: no carriage returns, no terminal escape sequences. */
+export function serialLines(serial: string): string[] {
+  // eslint-disable-next-line no-control-regex
+  return serial.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r/g, '').split('\n');
+}
+
+export function parseSerial(serial: string): Pick<VmResult, 'done' | 'failure' | 'kubeadm' | 'disk'> {
+  const lines = serialLines(serial);
   return {
+    disk: lines.find((l) => l.startsWith('E2E-DISK: ')) ?? null,
     done: lines.some((l) => l.startsWith('E2E-DONE')),
     failure: lines.find((l) => l.startsWith('E2E-FAIL')) ?? null,
     // A kernel message printed mid-line ("[    3.43] ...") is not part of the arguments.
@@ -215,13 +263,28 @@ export function startVm(lab: Lab, spec: VmSpec): RunningVm {
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
   let timedOut = false;
+  let stoppedOn: string | null = null;
   const timer = setTimeout(() => {
     timedOut = true;
     proc.kill('SIGKILL');
   }, spec.timeoutMs);
+  const watch = spec.stopWhen
+    ? setInterval(() => {
+        if (stoppedOn) return; // killed, not exited yet
+        let text = '';
+        try {
+          text = readFileSync(serialLog, 'latin1');
+        } catch {
+          return; // not written yet
+        }
+        stoppedOn = serialLines(text).find((l) => spec.stopWhen!.test(l)) ?? null;
+        if (stoppedOn) proc.kill('SIGKILL');
+      }, 500)
+    : null;
   const result = new Promise<VmResult>((resolve) => {
     const finish = (exit: number | string | null) => {
       clearTimeout(timer);
+      if (watch) clearInterval(watch);
       const endedAt = Date.now();
       writeFileSync(stderrLog, `qemu-system-x86_64 ${args.join(' ')}\n${stderr}`);
       let serial = '';
@@ -230,7 +293,7 @@ export function startVm(lab: Lab, spec: VmSpec): RunningVm {
       } catch {
         /* QEMU never started */
       }
-      resolve({ spec, startedAt, endedAt, timedOut, exit, serialLog, serial, ...parseSerial(serial) });
+      resolve({ spec, startedAt, endedAt, timedOut, stoppedOn, exit, serialLog, serial, ...parseSerial(serial) });
     };
     proc.once('exit', (code, signal) => finish(code ?? signal));
     proc.once('error', (err) => finish(String(err)));
@@ -254,5 +317,6 @@ export function describeVm(r: VmResult): string {
     .filter((l) => l.trim())
     .slice(-12)
     .join('\n    ');
-  return `${r.spec.name} (${r.spec.path}): exit ${r.exit}${r.timedOut ? ' (timed out)' : ''} after ${((r.endedAt - r.startedAt) / 1000).toFixed(1)} s; serial ${r.serialLog}\n    ${tail}`;
+  const how = r.timedOut ? ' (timed out)' : r.stoppedOn ? ` (stopped on "${r.stoppedOn}")` : '';
+  return `${r.spec.name} (${r.spec.path}): exit ${r.exit}${how} after ${((r.endedAt - r.startedAt) / 1000).toFixed(1)} s; serial ${r.serialLog}\n    ${tail}`;
 }

@@ -104,7 +104,10 @@ function checkIpxe(t: Test, script: string) {
 
 t.test('iPXE: entry script, install script, local boot', async (t) => {
   checkIpxe(t, renderer.entryScript().content);
-  t.match(renderer.entryScript().content, /chain http:\/\/198\.18\.0\.1:8080\/ipxe\/\$\{netX\/mac:hexhyp\}/);
+  // --replace: the node script's `exit 1` (local boot) ends the boot instead of failing this chain into the retry.
+  const chains = renderer.entryScript().content.match(/^chain .*$/gm) ?? [];
+  t.equal(chains.length, 2, 'the entry script chains twice: once, and once more after a failed fetch');
+  for (const c of chains) t.match(c, /^chain --replace http:\/\/198\.18\.0\.1:8080\/ipxe\/\$\{netX\/mac:hexhyp\}/);
 
   const p = profile({ cmdline: 'ip=dhcp ds=nocloud-net;s={{urls.seed}}', installer: 'cloud-init' });
   const install = renderer.loaderConfig(
@@ -114,9 +117,13 @@ t.test('iPXE: entry script, install script, local boot', async (t) => {
   checkIpxe(t, install);
   t.match(
     install,
-    /^kernel http:\/\/198\.18\.0\.1:8080\/assets\/distro\/vmlinuz initrd=initrd\.img ip=dhcp ds=nocloud-net;s=http:\/\/198\.18\.0\.1:8080\/n\/node-token-abcdefghijklmnop\/ BOOTIF=01-52-54-00-00-00-01$/m,
+    /^kernel http:\/\/198\.18\.0\.1:8080\/assets\/distro\/vmlinuz initrd=initrd\.img ip=dhcp ds=nocloud-net;s=http:\/\/198\.18\.0\.1:8080\/n\/node-token-abcdefghijklmnop\/ BOOTIF=01-52-54-00-00-00-01 \|\| goto failed$/m,
   );
-  t.match(install, /^initrd http:\/\/198\.18\.0\.1:8080\/assets\/distro\/initrd\.img$/m);
+  t.match(install, /^initrd http:\/\/198\.18\.0\.1:8080\/assets\/distro\/initrd\.img \|\| goto failed$/m);
+  // boot.ipxe chains here with --replace: a failed download must retry here, or the boot ends.
+  for (const step of install.split('\n').filter((l) => /^(kernel|initrd|boot)\b/.test(l))) {
+    t.match(step, / \|\| goto failed$/, `${step.split(' ')[0]} retries through :failed`);
+  }
   t.notMatch(install, JOIN, 'no join token in a loader config');
 
   const installed = renderer.loaderConfig(
