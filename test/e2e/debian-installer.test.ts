@@ -5,12 +5,12 @@
 // must call back `installing`. Nothing past that can work in the lab (there is no
 // mirror), so the VM is ended there.
 import t from 'tap';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { e2eUnavailable } from './env.js';
 import { journey, type TimelineEvent } from './journey.js';
 import { createLab } from './lab.js';
-import { ASSETS, stageAssets, startRackjoin } from './rackjoin.js';
+import { ASSETS, stageAssets, stageFile, startRackjoin } from './rackjoin.js';
 import { accelerator, describeVm, startVm } from './vm.js';
 
 const NETBOOT = '/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64';
@@ -44,12 +44,7 @@ function stageNetboot(): void {
     ['linux', KERNEL],
     ['initrd.gz', INITRD],
   ] as const) {
-    const src = join(NETBOOT, from);
-    const dst = join(ASSETS, to);
-    if (existsSync(dst) && readFileSync(dst).equals(readFileSync(src))) continue;
-    const tmp = `${dst}.${process.pid}.tmp`;
-    copyFileSync(src, tmp);
-    renameSync(tmp, dst);
+    stageFile(join(NETBOOT, from), join(ASSETS, to));
   }
 }
 

@@ -29,6 +29,15 @@ export const CA_HASH = `sha256:${'e2'.repeat(32)}`;
 /** Kernel and initrd paths under assets/ (what profiles name). */
 export const INSTALLER = { kernel: 'e2e/vmlinuz', initrd: 'e2e/initrd.img' };
 
+/** Copy `src` to `dst` unless it is there already, byte for byte. */
+export function stageFile(src: string, dst: string): void {
+  if (existsSync(dst) && readFileSync(dst).equals(readFileSync(src))) return;
+  // Another run may stage at the same time (the work directory is shared): own temp name, atomic rename.
+  const tmp = `${dst}.${process.pid}.tmp`;
+  copyFileSync(src, tmp);
+  renameSync(tmp, dst);
+}
+
 /**
  * Kernel + test installer initrd (scripts/build-test-initrd) and the network boot
  * loaders (scripts/fetch-assets) in one assets directory. Idempotent and cheap when
@@ -48,13 +57,7 @@ export async function stageAssets(): Promise<string> {
     ['vmlinuz', INSTALLER.kernel],
     ['initrd.img', INSTALLER.initrd],
   ] as const) {
-    const src = join(installerDir, from);
-    const dst = join(ASSETS, to);
-    if (existsSync(dst) && readFileSync(dst).equals(readFileSync(src))) continue;
-    // Another run may stage at the same time (the work directory is shared): own temp name, atomic rename.
-    const tmp = `${dst}.${process.pid}.tmp`;
-    copyFileSync(src, tmp);
-    renameSync(tmp, dst);
+    stageFile(join(installerDir, from), join(ASSETS, to));
   }
   return ASSETS;
 }
