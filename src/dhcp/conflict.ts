@@ -32,7 +32,8 @@ interface Pending {
   method: ProbeMethod;
   seq: number;
   timer: NodeJS.Timeout;
-  done: (v: Verdict) => void;
+  /** Everyone waiting for this address's answer (the check ahead of demand, then an OFFER). */
+  done: ((v: Verdict) => void)[];
 }
 
 export interface ProbeOptions {
@@ -48,6 +49,7 @@ export class ConflictProbe {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private lastUnsentWarning = -Infinity;
+  private closed = false;
   readonly stats: ProbeStats = {
     probes: { arp: 0, icmp: 0 },
     conflicts: { arp: 0, icmp: 0 },
@@ -65,12 +67,15 @@ export class ConflictProbe {
 
   /**
    * Ask whether `ip` is in use: by ARP when it is on the served link (`direct`) and
-   * ARP is open, else by echo. One probe per address at a time (the caller holds
-   * the address meanwhile). Without a way to ask, or when the probe cannot be
-   * sent (no route), the address counts as free: the client's own DECLINE remains.
+   * ARP is open, else by echo. One probe per address at a time: a second check of
+   * an address being probed waits for the same answer. Without a way to ask, or
+   * when the probe cannot be sent (no route), the address counts as free: the
+   * client's own DECLINE remains.
    */
   check(ip: number, direct: boolean, done: (v: Verdict) => void): void {
-    const method: ProbeMethod | null = direct && this.arp ? 'arp' : this.icmp ? 'icmp' : null;
+    const inFlight = this.pending.get(ip);
+    if (inFlight) return void inFlight.done.push(done);
+    const method: ProbeMethod | null = this.closed ? null : direct && this.arp ? 'arp' : this.icmp ? 'icmp' : null;
     if (!method) return done({ inUse: false, checked: false });
     const seq = (this.seq = (this.seq + 1) & 0xffff);
     const err = method === 'arp' ? native.arpProbe(this.arp, ip) : native.icmpEcho(this.icmp, ip, seq);
@@ -79,15 +84,23 @@ export class ConflictProbe {
       return done({ inUse: false, checked: false });
     }
     this.stats.probes[method]++;
-    const timer = setTimeout(() => {
-      this.pending.delete(ip);
-      done({ inUse: false, checked: true });
-    }, this.opts.timeoutMs);
-    this.pending.set(ip, { method, seq, timer, done });
+    const timer = setTimeout(() => this.settle(ip, { inUse: false, checked: true }), this.opts.timeoutMs);
+    this.pending.set(ip, { method, seq, timer, done: [done] });
+  }
+
+  /** True while a probe of `ip` waits for its answer. */
+  probing(ip: number): boolean {
+    return this.pending.has(ip);
+  }
+
+  /** Probes in flight. */
+  get inFlight(): number {
+    return this.pending.size;
   }
 
   /** Probes still waiting are dropped unanswered (the server is closing). */
   close(): void {
+    this.closed = true;
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
     if (this.arp) native.probeClose(this.arp);
@@ -117,9 +130,14 @@ export class ConflictProbe {
     const p = this.pending.get(ip);
     if (!p || p.method !== method || (method === 'icmp' && what !== p.seq)) return;
     clearTimeout(p.timer);
-    this.pending.delete(ip);
     this.stats.conflicts[method]++;
-    p.done({ inUse: true, method, mac: typeof what === 'number' ? null : macFromBytes(what) });
+    this.settle(ip, { inUse: true, method, mac: typeof what === 'number' ? null : macFromBytes(what) });
+  }
+
+  private settle(ip: number, v: Verdict): void {
+    const p = this.pending.get(ip);
+    this.pending.delete(ip);
+    for (const done of p?.done ?? []) done(v);
   }
 }
 

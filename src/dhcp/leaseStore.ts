@@ -123,6 +123,8 @@ class RangePool {
   /** Addresses with lease history: leased, declined, or probed free since start. */
   private readonly seen: Uint8Array;
   private top = 0;
+  /** How far down `upcoming` has looked (a stack index). */
+  private scanned = Infinity;
 
   constructor(
     readonly start: number,
@@ -151,6 +153,7 @@ class RangePool {
   /** Push every address (highest first, so allocation runs upwards). */
   refill(): void {
     for (let ip = this.end; ip >= this.start; ip--) this.give(ip);
+    this.scanned = Infinity;
   }
 
   give(ip: number): void {
@@ -158,6 +161,25 @@ class RangePool {
     if (i < 0 || ip > this.end || this.inStack[i] || this.excluded.has(ip)) return;
     this.inStack[i] = 1;
     this.stack[this.top++] = ip;
+  }
+
+  /**
+   * Up to `n` of the next `depth` addresses `peek` will hand out (from the top)
+   * that `wanted` accepts; nothing else moves.
+   */
+  upcoming(n: number, depth: number, wanted: (ip: number) => boolean): number[] {
+    const out: number[] = [];
+    // Entries from `scanned` up were looked at already: each is looked at once, not
+    // once per OFFER (those pushed back above it since are known addresses).
+    const from = Math.min(this.top, this.scanned) - 1;
+    let i = from;
+    const bottom = Math.max(0, this.top - depth);
+    for (; i >= bottom && out.length < n; i--) {
+      const ip = this.stack[i]!;
+      if (wanted(ip)) out.push(ip);
+    }
+    this.scanned = i + 1;
+    return out;
   }
 
   /**
@@ -276,6 +298,21 @@ export class LeaseStore {
       if (ip !== null) return ip;
     }
     return null;
+  }
+
+  /**
+   * Up to `n` of the next `depth` addresses `free` will hand out within [lo, hi]
+   * that are free, have no history (so their first offer waits for a conflict
+   * check), and are not `skip`ped: what the conflict check asks about ahead of demand.
+   */
+  unchecked(lo: number, hi: number, n: number, depth: number, skip: (ip: number) => boolean): number[] {
+    const wanted = (ip: number) => !this.hasHistory(ip) && !this.holder(ip) && !skip(ip);
+    const out: number[] = [];
+    for (const pool of this.pools) {
+      if (pool.end < lo || pool.start > hi || out.length >= n) continue;
+      out.push(...pool.upcoming(n - out.length, depth, (ip) => ip >= lo && ip <= hi && wanted(ip)));
+    }
+    return out;
   }
 
   /** Apply what a handler decided. */

@@ -17,6 +17,7 @@ import { intake } from './intake.js';
 import { handle } from './modes.js';
 import { subnetFor } from './network.js';
 import { MESSAGE_TYPES, OPT } from './options.js';
+import { ProbeAhead } from './probeAhead.js';
 import { fitReply, relayAgentEcho, type Request } from './reply.js';
 import type { Dhcp } from './service.js';
 import { openSockets, sendDatagram, type Channel, type DhcpSockets } from './sockets.js';
@@ -85,6 +86,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const { mode, net, leases, ctx } = dhcp;
   const commits = new GroupCommit(leases, opts.dbFile, log);
   const probe = conflictProbe(config, dhcp, log);
+  const ahead = probe && new ProbeAhead(probe, leases);
   const proxyPort = mode === 'proxy' ? config.dhcp.proxyPort : null;
   const capture = opts.captures && dhcpCapture(opts.captures, net, { port: config.dhcp.port, proxyPort });
   const timeline = new ExchangeBatcher((records) => {
@@ -127,6 +129,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     if (out.reply && ip !== null && probe && !leases.hasHistory(ip)) withhold(ip, { req, out, ch, done, conflicts });
     else if (out.reply) reply(req, out, ch, done);
     else done?.(null);
+    if (ip !== null && ahead) {
+      const subnet = subnetFor(net, req.packet);
+      if (subnet) ahead.topUp(subnet);
+    }
     return out;
   }
 

@@ -140,6 +140,29 @@ t.test(
 );
 
 t.test(
+  'the next addresses are checked ahead of demand: a new client after the first waits for no probe of its own',
+  { skip },
+  async (t) => {
+    const lab = await createLab(t);
+    const p = lab.prefix;
+    const range = { cidr: `${p}.0/24`, range: `${p}.100-${p}.110`, router: lab.serverIp, leaseSeconds: 600 };
+    await startRackjoin(t, lab, { dhcp: { mode: 'pool', subnets: [range] }, profiles: PROFILES, nodes: [] });
+    const arpProbes = () => metric(lab, 'rackjoin_dhcp_probes_total{method="arp"}');
+    t.equal(await arpProbes(), 0, 'nothing is probed before a client asks');
+    t.equal((await udhcpc(t, lab, mac(0x0f, 1), [])).ip, `${p}.100`);
+    let probed = await arpProbes();
+    for (let i = 0; i < 50 && probed < 11; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      probed = await arpProbes();
+    }
+    t.equal(probed, 11, 'the first OFFER probed its address and the rest of the range at once');
+    t.equal((await udhcpc(t, lab, mac(0x0f, 2), [])).ip, `${p}.101`);
+    t.equal(await arpProbes(), 11, 'the second client was offered an address already checked');
+    t.equal(await metric(lab, 'rackjoin_dhcp_unchecked_total{method="arp"}'), 0, 'none went out unchecked');
+  },
+);
+
+t.test(
   'with conflictCheckMs 0 the same client is handed the address in use (the check is what avoids it)',
   { skip },
   async (t) => {

@@ -158,3 +158,25 @@ t.test('a failed commit is queued again, unless a newer change superseded it', a
     '.10 written, .11 stays released',
   );
 });
+
+t.test('unchecked: the next addresses the pool hands out that still need a conflict check', async (t) => {
+  const { db, clock } = setup(t);
+  const s = new LeaseStore(db, () => clock.now);
+  s.addRange(ip('198.18.0.10'), ip('198.18.0.19'));
+  const range = (n: number) => Array.from({ length: n }, (_, i) => ip(`198.18.0.${10 + i}`));
+  t.same(s.unchecked(LO, HI, 3, 10, none), range(3), 'in the order free() hands them out');
+  t.same(s.unchecked(LO, HI, 3, 10, none), range(6).slice(3), 'each address is looked at once');
+  t.same(s.unchecked(LO, HI, 100, 8, none), range(8).slice(6), 'never deeper than `depth` ahead');
+  s.offer(A, s.free(A, LO, HI, none)!, 30_000);
+  t.same(s.unchecked(LO, HI, 100, 9, none), [ip('198.18.0.18')], 'the window moves with the pool');
+
+  const fresh = new LeaseStore(db, () => clock.now);
+  fresh.addRange(ip('198.18.0.10'), ip('198.18.0.19'));
+  fresh.markChecked(ip('198.18.0.10'));
+  fresh.offer(B, ip('198.18.0.11'), 30_000);
+  const skip = (a: number) => a === ip('198.18.0.12');
+  t.same(fresh.unchecked(LO, HI, 2, 10, skip), [ip('198.18.0.13'), ip('198.18.0.14')], 'not checked, held or skipped');
+  const narrow = new LeaseStore(db, () => clock.now);
+  narrow.addRange(ip('198.18.0.10'), ip('198.18.0.19'));
+  t.same(narrow.unchecked(LO, ip('198.18.0.12'), 10, 10, none), range(3), 'only within [lo, hi]');
+});
