@@ -117,7 +117,8 @@ t.test("a node's pcap after real DHCP and TFTP clients reads like tcpdump on its
   ]);
   await caughtUp(truth); // tcpdump may be a little behind on a busy machine
   dump.kill('SIGTERM');
-  await new Promise((r) => dump.once('exit', r));
+  // 'close', not 'exit': tcpdump's closing counts are on stderr, which may still be unread at 'exit'.
+  await new Promise((r) => dump.once('close', r));
   const counts = /(\d+) packets captured\s+(\d+) packets received by filter\s+0 packets dropped by kernel/.exec(
     dumpSaid,
   );
