@@ -33,7 +33,8 @@ export class ProbeAhead {
     // Refilled at half the window: the scan of the pool is paid once per many OFFERs.
     if (!subnet.range || this.probe.inFlight > this.window / 2 || Date.now() < this.pausedUntil) return;
     const [lo, hi] = subnet.range;
-    const busy = (ip: number) => this.probe.probing(ip) || subnet.excluded.has(ip);
+    // Excluded addresses (network, broadcast, routers, ours) never enter the pool's stack.
+    const busy = (ip: number) => this.probe.probing(ip);
     // ARP when the pool is on the link we serve, as a DISCOVER from it would be checked.
     const direct = subnet.localIp !== null;
     for (const ip of this.leases.unchecked(lo, hi, this.window - this.probe.inFlight, this.window, busy)) {
