@@ -29,5 +29,6 @@ int polled_call(polled_t* p, napi_value cb, napi_value recv, size_t argc, const 
 void register_udp(napi_env env, napi_value exports);      // udp.c: TFTP transfer sockets, path MTU
 void register_ifaddrs(napi_env env, napi_value exports);  // ifaddrs.c: an interface's addresses, with or without carrier
 void register_probe(napi_env env, napi_value exports);    // probe.c: ARP and ICMP echo probes for address conflicts
+void register_neigh(napi_env env, napi_value exports);    // neigh.c: neighbour entries for unicast DHCP replies
 
 #endif

@@ -25,6 +25,8 @@ export interface Native {
   /** probe.c: an echo request to `address`; 0 or an errno. */
   icmpEcho(socket: unknown, address: number, sequence: number): number;
   probeClose(socket: unknown): void;
+  /** neigh.c: a neighbour (ARP) entry on `iface`, `address` at `mac`; 0 or an errno (EPERM: no CAP_NET_ADMIN). */
+  neighbourSet(iface: string, address: number, mac: Buffer): number;
 }
 
 // build/Release is two levels above dist/src/.

@@ -129,7 +129,7 @@ function answer(ctx: HandlerContext, req: Request, c: Client, a: Answer): Outcom
     ...(boot ? { boot: bootFields(boot, ctx.net.serverIp, req.fp, false) } : {}),
   });
   return {
-    reply: { type: a.type, packet, to: destination(req, a.type), durable: a.durable },
+    reply: { type: a.type, packet, to: destination(req, a.type, a.yiaddr), durable: a.durable },
     discovered: !c.owner && wantsNetboot(req.fp),
     reason: d.reason,
     node: c.node,
@@ -139,7 +139,7 @@ function answer(ctx: HandlerContext, req: Request, c: Client, a: Answer): Outcom
 
 function nak(req: Request, node: Node | undefined, serverId: number, reason: string): Outcome {
   const packet = makeReply(req, DHCP.NAK, { yiaddr: 0, serverId, options: [] });
-  const reply = { type: DHCP.NAK, packet, to: destination(req, DHCP.NAK), durable: false };
+  const reply = { type: DHCP.NAK, packet, to: destination(req, DHCP.NAK, 0), durable: false };
   return { reply, reason, node };
 }
 

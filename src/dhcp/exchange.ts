@@ -8,10 +8,10 @@ import type { DhcpExchange } from '../lifecycle/machine.js';
 import { intToIp } from '../ip.js';
 import type { Outcome } from './handler.js';
 import { describeOptions, MESSAGE_TYPES } from './options.js';
-import type { Request } from './reply.js';
+import type { Destination, Request } from './reply.js';
 
-/** What became of the reply. */
-export type Fate = { sent: true } | { sent: false; withheld: string } | null;
+/** What became of a reply: sent (to where it really went), or withheld and why; null: no reply. */
+export type Fate = { sent: true; to: Destination } | { sent: false; withheld: string } | null;
 
 /** An exchange for the timeline of the machine with `mac` (recorded as discovered when `discover`). */
 export interface ExchangeRecord {
@@ -31,6 +31,7 @@ export function exchangeOf(c: ExchangeContext, req: Request, out: Outcome, fate:
   const received = MESSAGE_TYPES[req.type]!;
   const r = out.reply;
   const sent = r && fate?.sent ? r : undefined;
+  const sentTo = fate?.sent ? fate.to : undefined;
   const replyType = r ? MESSAGE_TYPES[r.type]! : null;
   const type = out.conflict
     ? 'dhcp.conflict'
@@ -50,7 +51,7 @@ export function exchangeOf(c: ExchangeContext, req: Request, out: Outcome, fate:
   if (sent) {
     data.sent = {
       type: replyType,
-      to: `${sent.to.address}:${sent.to.port}`,
+      to: `${sentTo!.address}:${sentTo!.port}`,
       yiaddr: intToIp(sent.packet.yiaddr),
       siaddr: intToIp(sent.packet.siaddr),
       file: sent.packet.file ?? '',

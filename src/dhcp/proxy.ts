@@ -27,6 +27,6 @@ export function handleProxy(ctx: HandlerContext, req: Request): Outcome {
     options: [],
     boot: bootFields(boot, serverIp, req.fp, true),
   });
-  const reply = { type: replyType, packet, to: destination(req, replyType), durable: false };
+  const reply = { type: replyType, packet, to: destination(req, replyType, 0), durable: false };
   return { reply, node, boot, reason: boot.reason };
 }

@@ -20,6 +20,11 @@ export interface Request {
 export interface Destination {
   address: string;
   port: number;
+  /**
+   * A client that has no address yet and did not ask for broadcast: its hardware
+   * address, for the neighbour entry the unicast to `address` (its yiaddr) needs.
+   */
+  hardware?: Buffer;
 }
 
 export interface Reply {
@@ -34,7 +39,7 @@ export type Boot = Extract<DhcpBoot, { boot: true }>;
 
 const BROADCAST_FLAG = 0x8000;
 const TYPE_BYTES = Array.from({ length: 9 }, (_, i) => Buffer.from([i]));
-const LIMITED_BROADCAST = '255.255.255.255';
+export const LIMITED_BROADCAST = '255.255.255.255';
 /** PXE vendor option 43: sub-option 6 (discovery control) = 8: boot the file given, no menu, no discovery. */
 const PXE_NO_DISCOVERY = encodeSubOptions([[6, Buffer.from([8])]], true);
 /** iPXE option 175 sub-option 176 (no-pxedhcp) = 1: do not wait ~3 s for ProxyDHCP offers. */
@@ -42,15 +47,19 @@ const IPXE_NO_PROXYDHCP = encodeSubOptions([[176, Buffer.from([1])]]);
 
 /**
  * RFC 2131 §4.1: relayed -> giaddr:67; NAK -> broadcast; a client with an address
- * (renewal, INFORM) -> ciaddr:68; otherwise broadcast, since Node cannot add the
- * ARP entry a unicast to yiaddr needs (every firmware in the lab accepts broadcasts).
- * The ProxyDHCP port answers the sender where it is.
+ * (renewal, INFORM) -> ciaddr:68; a client with an Ethernet address that did not
+ * set the broadcast flag -> yiaddr:68 at that address (sockets.ts adds the
+ * neighbour entry, or broadcasts when it cannot); otherwise broadcast. The
+ * ProxyDHCP port answers the sender where it is.
  */
-export function destination(req: Request, type: number): Destination {
+export function destination(req: Request, type: number, yiaddr: number): Destination {
   if (req.proxyPort) return req.from;
   const p = req.packet;
   if (p.giaddr !== 0) return { address: intToIp(p.giaddr), port: 67 };
-  if (type !== DHCP.NAK && p.ciaddr !== 0) return { address: intToIp(p.ciaddr), port: 68 };
+  if (type === DHCP.NAK) return { address: LIMITED_BROADCAST, port: 68 };
+  if (p.ciaddr !== 0) return { address: intToIp(p.ciaddr), port: 68 };
+  if (yiaddr !== 0 && !(p.flags & BROADCAST_FLAG) && p.htype === 1 && p.hlen === 6)
+    return { address: intToIp(yiaddr), port: 68, hardware: Buffer.from(p.chaddr.subarray(0, 6)) };
   return { address: LIMITED_BROADCAST, port: 68 };
 }
 

@@ -65,11 +65,15 @@ interface Withheld {
   conflicts: number;
 }
 
-/** The conflict check of pool mode, unless turned off; ARP on the served link when it has a name. */
-function conflictProbe(config: Config, dhcp: Dhcp, log: Logger): ConflictProbe | null {
-  if (dhcp.mode !== 'pool' || config.dhcp.conflictCheckMs === 0) return null;
+/** The served link's name: the configured interface, else the one holding our address there; null: none. */
+function servedLink(config: Config, dhcp: Dhcp): string | null {
   const localIp = dhcp.net.local?.localIp ?? null;
-  const link = config.interface ?? (localIp === null ? null : interfaceOf(localIp));
+  return config.interface ?? (localIp === null ? null : interfaceOf(localIp));
+}
+
+/** The conflict check of pool mode, unless turned off; ARP on the served link when it has a name. */
+function conflictProbe(config: Config, dhcp: Dhcp, link: string | null, log: Logger): ConflictProbe | null {
+  if (dhcp.mode !== 'pool' || config.dhcp.conflictCheckMs === 0) return null;
   return new ConflictProbe({ timeoutMs: config.dhcp.conflictCheckMs, link, log });
 }
 
@@ -85,7 +89,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   if (!dhcp) return { stats: () => ({ ...structuredClone(stats), ...unprobed }), close: async () => {} };
   const { mode, net, leases, ctx } = dhcp;
   const commits = new GroupCommit(leases, opts.dbFile, log);
-  const probe = conflictProbe(config, dhcp, log);
+  const link = servedLink(config, dhcp);
+  const probe = conflictProbe(config, dhcp, link, log);
   const ahead = probe && new ProbeAhead(probe, leases);
   const proxyPort = mode === 'proxy' ? config.dhcp.proxyPort : null;
   const capture = opts.captures && dhcpCapture(opts.captures, net, { port: config.dhcp.port, proxyPort });
@@ -206,18 +211,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
     const buf = encode(r.packet);
     const send = () =>
-      sendDatagram(ch.replyVia, buf, r.to, (err) => {
+      sendDatagram(ch, buf, r.to, (err, to) => {
         if (err) {
           bump(stats.dropped, 'send-error');
-          log.debug({ err, to: r.to }, 'dhcp: send failed');
+          log.debug({ err, to }, 'dhcp: send failed');
         } else {
           bump(stats.sent, MESSAGE_TYPES[r.type]!.toLowerCase());
-          capture?.sent(req.mac, buf, r.to, ch);
+          capture?.sent(req.mac, buf, to, ch);
         }
         done?.(
           err
             ? { sent: false, withheld: `send failed: ${(err as NodeJS.ErrnoException).code ?? err.message}` }
-            : { sent: true },
+            : { sent: true, to },
         );
       });
     if (!r.durable) return send();
@@ -240,7 +245,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const bindIp = net.bindIp === null ? null : intToIp(net.bindIp);
   let sockets: DhcpSockets;
   try {
-    sockets = await openSockets({ port: config.dhcp.port, proxyPort, bindIp }, onMessage, log);
+    sockets = await openSockets({ port: config.dhcp.port, proxyPort, bindIp, link }, onMessage, log);
   } catch (err) {
     // Port 67 taken, or no permission: what was opened for it must not keep the process alive.
     probe?.close();

@@ -6,8 +6,10 @@
 // wildcard; a server that binds :67 without it (dnsmasq, dhcpd) still makes our
 // start fail.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { ipToInt } from '../ip.js';
 import type { Logger } from '../log.js';
-import type { Destination } from './reply.js';
+import { native } from '../native.js';
+import { LIMITED_BROADCAST, type Destination } from './reply.js';
 
 // Enough to ride out a GC pause or a timeline write at thousands of requests/s,
 // small enough that an overload cannot queue more than a fraction of a second:
@@ -19,6 +21,8 @@ export interface Channel {
   proxyPort: boolean;
   local: string;
   replyVia: Socket;
+  /** The served link replies leave through, for the neighbour entries of unicasts to new clients; null: unknown. */
+  link: string | null;
 }
 
 export interface SocketPlan {
@@ -27,6 +31,8 @@ export interface SocketPlan {
   proxyPort: number | null;
   /** Our address on the served link; null: replies follow the default route. */
   bindIp: string | null;
+  /** The served link's name; null: unknown (replies to clients without an address are broadcast). */
+  link: string | null;
 }
 
 export interface DhcpSockets {
@@ -66,16 +72,17 @@ export async function openSockets(
     } else {
       log.warn('dhcp: no local IPv4 address found; broadcast replies follow the default route');
     }
-    const broadcasts: Channel = { proxyPort: false, local: '0.0.0.0', replyVia: tx };
+    const link = plan.bindIp === null ? null : plan.link;
+    const broadcasts: Channel = { proxyPort: false, local: '0.0.0.0', replyVia: tx, link };
     rx.on('message', (m, r) => onMessage(m, r, broadcasts));
     if (tx !== rx) {
-      const unicasts: Channel = { proxyPort: false, local: plan.bindIp!, replyVia: tx };
+      const unicasts: Channel = { proxyPort: false, local: plan.bindIp!, replyVia: tx, link };
       tx.on('message', (m, r) => onMessage(m, r, unicasts));
     }
     if (plan.proxyPort !== null) {
       const px = await bindSocket('0.0.0.0', plan.proxyPort, false);
       sockets.push(px);
-      const proxy: Channel = { proxyPort: true, local: '0.0.0.0', replyVia: px };
+      const proxy: Channel = { proxyPort: true, local: '0.0.0.0', replyVia: px, link: null };
       px.on('message', (m, r) => onMessage(m, r, proxy));
     }
     for (const s of sockets) s.on('error', (err) => log.error({ err }, 'dhcp: socket error'));
@@ -86,7 +93,24 @@ export async function openSockets(
   return { close: () => Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {}) };
 }
 
-/** Send one datagram; `done` hears whether the kernel took it. */
-export function sendDatagram(socket: Socket, buf: Buffer, to: Destination, done: (err: Error | null) => void): void {
-  socket.send(buf, to.port, to.address, (err) => done(err ?? null));
+/** Send one datagram; `done` hears whether the kernel took it, and where it went. */
+export function sendDatagram(
+  ch: Channel,
+  buf: Buffer,
+  to: Destination,
+  done: (err: Error | null, sentTo: Destination) => void,
+): void {
+  const dest = to.hardware ? viaNeighbour(ch.link, to, to.hardware) : to;
+  ch.replyVia.send(buf, dest.port, dest.address, (err) => done(err ?? null, dest));
+}
+
+/**
+ * The unicast to a client without an address (reply.ts, destination): possible
+ * once the kernel knows the address is at the client's MAC. When that entry cannot
+ * be made (no CAP_NET_ADMIN, no link name), a broadcast, which every client takes.
+ */
+function viaNeighbour(link: string | null, to: Destination, hardware: Buffer): Destination {
+  if (link !== null && native.neighbourSet(link, ipToInt(to.address), hardware) === 0)
+    return { address: to.address, port: to.port };
+  return { address: LIMITED_BROADCAST, port: to.port };
 }

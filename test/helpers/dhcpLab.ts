@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { parse, type DhcpPacket } from '../../src/dhcp/codec.js';
 import type { Lab } from './netns.js';
 import { startDaemonProcess, workspace, type DaemonProcess } from './daemon.js';
@@ -23,6 +24,8 @@ export interface DaemonSpec {
   nodes?: Record<string, unknown>[];
   /** Further config keys (assets, tftp, advertise, kubernetes, ...). */
   config?: Record<string, unknown>;
+  /** A command the daemon runs under inside the namespace (e.g. setpriv dropping a capability). */
+  wrap?: string[];
 }
 
 export interface RunningDaemon {
@@ -56,13 +59,39 @@ export async function startRackjoin(t: Teardownable, lab: Lab, spec: DaemonSpec)
     proc: undefined as unknown as ChildProcess,
     output: () => daemon.logs.map((l) => JSON.stringify(l)).join('\n'),
     async restart() {
-      daemon = await startDaemonProcess(t, config, ['ip', 'netns', 'exec', lab.server]);
+      daemon = await startDaemonProcess(t, config, ['ip', 'netns', 'exec', lab.server, ...(spec.wrap ?? [])]);
       d.proc = daemon.proc;
       await daemon.waitForLog((l) => l.msg === 'dhcp listening');
     },
   };
   await d.restart();
   return d;
+}
+
+export interface TimelineEvent {
+  type: string;
+  data: Record<string, any>;
+}
+
+/** Reads `node`'s timeline from the daemon's database, as it is at each call. */
+export function timeline(t: Teardownable, d: RunningDaemon, node: string): () => TimelineEvent[] {
+  const db = new Database(join(d.dataDir, 'rackjoin.db'), { readonly: true });
+  db.pragma('busy_timeout = 5000');
+  t.teardown(() => db.close());
+  const q = db.prepare(
+    'SELECT e.type, e.data FROM events e JOIN nodes n ON n.id = e.node_id WHERE n.name = ? ORDER BY e.id',
+  );
+  return () => (q.all(node) as { type: string; data: string }[]).map((e) => ({ ...e, data: JSON.parse(e.data) }));
+}
+
+/** Waits (bounded) until `read` returns something truthy. */
+export async function eventually<T>(read: () => T | undefined, ms = 5000): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = read();
+    if (v || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export async function setClientMac(lab: Lab, mac: string, dev = lab.clientIf): Promise<void> {

@@ -4,13 +4,11 @@
 // a node's reservation; and a host already answering on a pool address (ARP on the
 // served link, ICMP echo for a relayed subnet) is found before anyone is offered it.
 import t from 'tap';
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { DHCP } from '../../src/dhcp/codec.js';
 import { intToIp } from '../../src/ip.js';
 import { TOKENS } from '../helpers/daemon.js';
 import { buildRequest, ipHex } from '../helpers/dhcp.js';
-import { addClientLink, probe, startRackjoin, udhcpc, type RunningDaemon } from '../helpers/dhcpLab.js';
+import { addClientLink, eventually, probe, startRackjoin, timeline, udhcpc } from '../helpers/dhcpLab.js';
 import { createLab, labUnavailable, type Lab } from '../helpers/netns.js';
 
 const skip = process.env.CI ? false : (labUnavailable() ?? false);
@@ -19,31 +17,6 @@ const mac = (group: number, n: number) =>
   `02:00:00:00:${group.toString(16).padStart(2, '0')}:${n.toString(16).padStart(2, '0')}`;
 
 const HOLDER_MAC = '02:00:00:00:0e:ff';
-
-interface Event {
-  type: string;
-  data: Record<string, any>;
-}
-
-function timeline(t: { teardown(fn: () => unknown): void }, d: RunningDaemon, node: string): () => Event[] {
-  const db = new Database(join(d.dataDir, 'rackjoin.db'), { readonly: true });
-  db.pragma('busy_timeout = 5000');
-  t.teardown(() => db.close());
-  const q = db.prepare(
-    'SELECT e.type, e.data FROM events e JOIN nodes n ON n.id = e.node_id WHERE n.name = ? ORDER BY e.id',
-  );
-  return () => (q.all(node) as { type: string; data: string }[]).map((e) => ({ ...e, data: JSON.parse(e.data) }));
-}
-
-/** Waits (bounded) until `read` returns something truthy. */
-async function eventually<T>(read: () => T | undefined, ms = 5000): Promise<T | undefined> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = read();
-    if (v || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test(
   'a pool range over network, broadcast, server, router and a reservation hands out none of them',

@@ -119,7 +119,9 @@ let xid = 0x5e000000;
 /** `mac`'s firmware DISCOVER, as the probe sends it; the replies to it. */
 async function discover(lab: Lab, mac: string, arch: Arch): Promise<DhcpPacket[]> {
   const id = ++xid;
-  const packet = buildRequest({ type: DHCP.DISCOVER, mac, xid: id, options: FIRMWARE[arch].options });
+  // The probe is a UDP socket on the lab's interface, not at `mac`: it asks for a
+  // broadcast reply, as a client that cannot take a unicast before it has an address.
+  const packet = buildRequest({ type: DHCP.DISCOVER, mac, xid: id, flags: 0x8000, options: FIRMWARE[arch].options });
   const replies = await probe(lab, { bindPort: 68, to: '255.255.255.255', port: 67, packet, waitMs: 600 });
   return replies.map((r) => r.packet).filter((p) => p.xid === id);
 }

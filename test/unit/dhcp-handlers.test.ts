@@ -108,11 +108,17 @@ function world(t: { teardown(fn: () => unknown): void }, mode: HandlerContext['m
 const ip = (p: DhcpPacket | undefined, code: number) => intToIp(p!.options.get(code)!.readUInt32BE(0));
 const str = (p: DhcpPacket | undefined, code: number) => p!.options.get(code)?.toString('latin1');
 
-t.test('reservation: known PXE client gets its address and boot file, broadcast', async (t) => {
+t.test('reservation: known PXE client gets its address and boot file, at its MAC', async (t) => {
   const { run } = world(t, 'reservation');
   const offer = run({ type: DHCP.DISCOVER, options: CAPTURED.edk2 });
   t.equal(offer.reply?.type, DHCP.OFFER);
-  t.same(offer.reply?.to, { address: '255.255.255.255', port: 68 });
+  t.same(
+    offer.reply?.to,
+    { address: '198.18.0.21', port: 68, hardware: Buffer.from(KNOWN.split(':').map((h) => parseInt(h, 16))) },
+    'no broadcast flag: unicast to yiaddr at chaddr (RFC 2131 §4.1)',
+  );
+  const flagged = run({ type: DHCP.DISCOVER, options: CAPTURED.edk2, flags: 0x8000 });
+  t.same(flagged.reply?.to, { address: '255.255.255.255', port: 68 }, 'broadcast flag: broadcast');
   t.equal(intToIp(offer.sent!.yiaddr), '198.18.0.21');
   t.equal(intToIp(offer.sent!.siaddr), SERVER);
   t.equal(offer.sent!.file, 'ipxe.efi');
