@@ -1,13 +1,13 @@
 // The floor under a UDP server's send path on this machine: what sending one
 // 1472-byte TFTP DATA datagram costs by Node's dgram, and by the native transfer
-// socket (src/tftp/udp.ts) one datagram per call, a window of 16 per call by
+// socket (src/udp.ts) one datagram per call, a window of 16 per call by
 // sendmmsg, and a window of 16 per call by UDP GSO. A windowed transfer sends one
 // datagram per block, so this bounds a single transfer's throughput (bench/tftp's
 // windowed figure), whatever the protocol code does. Loopback, one thread.
 //   node dist/bench/udp-send.js [datagrams]
 import { createSocket } from 'node:dgram';
 import { ipToInt } from '../src/ip.js';
-import { TransferSocket } from '../src/tftp/udp.js';
+import { UdpSocket } from '../src/udp.js';
 
 const N = Number(process.argv[2] ?? 200_000);
 const BLOCK = 1468;
@@ -51,7 +51,7 @@ async function dgram(port: number, connected: boolean): Promise<bigint> {
 
 /** The native socket; window 1 is one sendto per datagram. Sends are synchronous. */
 function native(port: number, window: number, segmentation: boolean): bigint {
-  const s = new TransferSocket('127.0.0.1', () => undefined, segmentation);
+  const s = new UdpSocket('127.0.0.1', () => undefined, { segmentation });
   const frame = Buffer.alloc(window * (BLOCK + 4));
   const t0 = process.hrtime.bigint();
   for (let sent = 0; sent < N; sent += window) {

@@ -7,7 +7,8 @@
 
 // polled.c: a descriptor read on this thread's loop, handing what it reads to a JS callback.
 typedef struct polled polled_t;
-// Called when the descriptor is readable, with the callback and a `this` for it, inside a handle scope.
+// Called when the descriptor is readable, with the callback and a `this` for it, inside a handle scope and one
+// callback scope (ticks and promise jobs run once it returns).
 typedef void (*polled_readable)(polled_t* p, napi_value cb, napi_value recv);
 struct polled {  // the first member of each file's socket struct
   napi_env env;
@@ -18,6 +19,7 @@ struct polled {  // the first member of each file's socket struct
   napi_ref callback;
   napi_async_context async;
   polled_readable readable;
+  void (*closed)(polled_t* p);  // optional: what the owner lets go of when the descriptor closes (on the JS thread)
 };
 // Polls fd and makes the JS external for p; 0 when the loop refuses (fd and p are then the caller's to free).
 int polled_start(napi_env env, polled_t* p, int fd, napi_value callback, const char* name, polled_readable readable,

@@ -3,14 +3,19 @@
 import { createRequire } from 'node:module';
 
 export interface Native {
-  /** udp.c: a non-blocking IPv4 socket on a fresh port, read on this thread's event loop. */
+  /** udp.c: a non-blocking IPv4 socket (port 0: a fresh one), read on this thread's loop; flags: src/udp.ts. */
   bind(
     address: string,
-    onMessage: (msg: Buffer, address: number, port: number) => void,
-    segmentation: boolean,
+    port: number,
+    /** The datagram is `slab[offset, offset + length)` (native/udp.c says why). */
+    onMessage: (slab: Buffer, offset: number, length: number, address: number, port: number) => void,
+    flags: number,
+    recvBuffer: number,
   ): [unknown, number];
   /** udp.c: 0 or an errno. segment 0: data is one datagram; else consecutive datagrams of `segment` bytes. */
   send(socket: unknown, address: number, port: number, data: Buffer, segment: number): number;
+  /** udp.c: datagrams[i] to addresses[i]:ports[i], by sendmmsg; errors[i] = 0 or the errno of datagram i. */
+  sendEach(socket: unknown, datagrams: Buffer[], addresses: Uint32Array, ports: Uint16Array, errors: Int32Array): void;
   close(socket: unknown): void;
   /** udp.c: the MTU of the route to address, 0 without a route. */
   pathMtu(address: number): number;

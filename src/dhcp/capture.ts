@@ -2,16 +2,15 @@
 // datagram received that names a MAC, and every reply the kernel took, with the
 // addresses and ports it had on the wire. On the hot path this is a timestamp, a
 // small record and one copy of the datagram into the store's arena (store.ts).
-import type { RemoteInfo } from 'node:dgram';
 import { datagramNow } from '../capture/pcap.js';
 import type { CaptureStore } from '../capture/store.js';
 import { intToIp } from '../ip.js';
 import type { Network } from './network.js';
 import type { Destination } from './reply.js';
-import type { Channel } from './sockets.js';
+import type { Channel, Source } from './sockets.js';
 
 export interface DhcpCapture {
-  received(mac: string, msg: Buffer, from: RemoteInfo, ch: Channel): void;
+  received(mac: string, msg: Buffer, from: Source, ch: Channel): void;
   sent(mac: string, reply: Buffer, to: Destination, ch: Channel): void;
 }
 
@@ -26,7 +25,7 @@ export function dhcpCapture(
   // Replies leave by the socket bound to our address on the link (sockets.ts), else by the route to the server id.
   const ours = intToIp(net.bindIp ?? net.serverIp);
   const portOf = (ch: Channel) => (ch.proxyPort ? ports.proxyPort! : ports.port);
-  // Node does not tell a socket's datagram its destination address. One bound to an
+  // A socket is not told its datagram's destination address. One bound to an
   // address got it sent there; on a wildcard socket, a relay (giaddr set) and a PXE
   // client on the proxy port send to the server, anything else is a broadcast
   // (a unicast to our bound address lands on that socket, not this one).

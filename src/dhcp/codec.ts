@@ -174,7 +174,9 @@ function optionsLength(options: OptionPair[]): number {
  */
 export function encode(r: DhcpReply): Buffer {
   const len = Math.max(MIN_REPLY, replyLength(r));
-  const buf = Buffer.alloc(len);
+  // From Node's shared pool, zeroed here: Buffer.alloc gives each reply an
+  // ArrayBuffer of its own, which every minor GC then has to sweep.
+  const buf = Buffer.allocUnsafe(len).fill(0);
   buf[0] = BOOTREPLY;
   buf[1] = 1;
   buf[2] = 6;

@@ -1,16 +1,16 @@
 // Request validation: a datagram becomes a Request, or the name of why it is
 // not one (counted and dropped by the server, never an error).
-import type { RemoteInfo } from 'node:dgram';
 import { macFromBytes } from '../mac.js';
 import { BOOTREQUEST, messageType, parse } from './codec.js';
 import { fingerprintOf } from './fingerprint.js';
 import { MESSAGE_TYPES } from './options.js';
 import type { Request } from './reply.js';
+import type { Source } from './sockets.js';
 
 /** A refused datagram still names its machine when it parsed and has an Ethernet chaddr (for the capture). */
 export type Intake = { ok: true; req: Request; typeName: string } | { ok: false; reason: string; mac: string | null };
 
-export function intake(msg: Buffer, rinfo: RemoteInfo, proxyPort: boolean): Intake {
+export function intake(msg: Buffer, from: Source, proxyPort: boolean): Intake {
   const parsed = parse(msg);
   if (!parsed.ok) return { ok: false, reason: parsed.error, mac: null };
   const p = parsed.packet;
@@ -25,7 +25,7 @@ export function intake(msg: Buffer, rinfo: RemoteInfo, proxyPort: boolean): Inta
     type,
     mac,
     fp: fingerprintOf(p),
-    from: { address: rinfo.address, port: rinfo.port },
+    from,
     proxyPort,
   };
   return { ok: true, req, typeName: MESSAGE_TYPES[type]! };

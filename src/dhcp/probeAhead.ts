@@ -13,9 +13,16 @@ import type { Subnet } from './network.js';
 
 /**
  * Addresses probed ahead of the pool: at 100 ms a probe, enough for ~10,000 new
- * clients/s (and one burst of this many probes when a storm begins).
+ * clients/s.
  */
 export const PROBE_AHEAD = 1024;
+/**
+ * Probes sent per address handed out, at most. Each probe is a send whose kernel
+ * work runs on the event loop; 500 at once (what one refill of the window took at
+ * 5,000 new clients/s) held every other reply back for milliseconds. A storm still
+ * has the whole window in flight after its first PROBE_AHEAD / PROBE_BATCH OFFERs.
+ */
+export const PROBE_BATCH = 16;
 /** After a probe the kernel refused (no route, a full neighbour table), pause this long. */
 const REFUSED_PAUSE_MS = 1000;
 
@@ -30,14 +37,14 @@ export class ProbeAhead {
 
   /** Keep the next unchecked addresses of `subnet`'s range being probed (it just handed one out). */
   topUp(subnet: Subnet): void {
-    // Refilled at half the window: the scan of the pool is paid once per many OFFERs.
-    if (!subnet.range || this.probe.inFlight > this.window / 2 || Date.now() < this.pausedUntil) return;
+    const room = Math.min(PROBE_BATCH, this.window - this.probe.inFlight);
+    if (!subnet.range || room <= 0 || Date.now() < this.pausedUntil) return;
     const [lo, hi] = subnet.range;
     // Excluded addresses (network, broadcast, routers, ours) never enter the pool's stack.
     const busy = (ip: number) => this.probe.probing(ip);
     // ARP when the pool is on the link we serve, as a DISCOVER from it would be checked.
     const direct = subnet.localIp !== null;
-    for (const ip of this.leases.unchecked(lo, hi, this.window - this.probe.inFlight, this.window, busy)) {
+    for (const ip of this.leases.unchecked(lo, hi, room, this.window, busy)) {
       this.probe.check(ip, direct, (v) => {
         if (v.inUse) return;
         if (v.checked) this.leases.markChecked(ip);

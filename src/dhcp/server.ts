@@ -2,7 +2,6 @@
 // mode handlers (modes.ts), group commit (commit.ts), and the record of each
 // exchange (exchange.ts) once its outcome is known. Every datagram is handled
 // inside a try/catch: malformed input is counted and dropped, never fatal.
-import type { RemoteInfo } from 'node:dgram';
 import type { CaptureStore } from '../capture/store.js';
 import type { Config } from '../config.js';
 import { intToIp } from '../ip.js';
@@ -20,7 +19,7 @@ import { MESSAGE_TYPES, OPT } from './options.js';
 import { ProbeAhead } from './probeAhead.js';
 import { fitReply, relayAgentEcho, type Request } from './reply.js';
 import type { Dhcp } from './service.js';
-import { openSockets, sendDatagram, type Channel, type DhcpSockets } from './sockets.js';
+import { openSockets, sendDatagram, type Channel, type DhcpSockets, type Source } from './sockets.js';
 
 export interface DhcpServerOptions {
   config: Config;
@@ -102,11 +101,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
   });
 
-  function onMessage(msg: Buffer, rinfo: RemoteInfo, ch: Channel): void {
+  function onMessage(msg: Buffer, from: Source, ch: Channel): void {
     try {
-      const got = intake(msg, rinfo, ch.proxyPort);
+      const got = intake(msg, from, ch.proxyPort);
       const mac = got.ok ? got.req.mac : got.mac;
-      if (capture && mac) capture.received(mac, msg, rinfo, ch);
+      if (capture && mac) capture.received(mac, msg, from, ch);
       if (!got.ok) {
         bump(stats.received, 'invalid');
         bump(stats.dropped, got.reason);
@@ -117,10 +116,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         stats.relayAgentInfoMalformed++;
       }
       const out = serve(got.req, ch, 0);
-      if (log.isLevelEnabled('debug')) debugLine(got.req, rinfo, out);
+      if (log.isLevelEnabled('debug')) debugLine(got.req, from, out);
     } catch (err) {
       bump(stats.dropped, 'handler-error');
-      log.warn({ err, from: rinfo.address }, 'dhcp: request handling failed');
+      log.warn({ err, from: from.address }, 'dhcp: request handling failed');
     }
   }
 
@@ -211,19 +210,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
     const buf = encode(r.packet);
     const send = () =>
-      sendDatagram(ch, buf, r.to, (err, to) => {
-        if (err) {
+      sendDatagram(ch, buf, r.to, (error, sentTo) => {
+        if (error) {
           bump(stats.dropped, 'send-error');
-          log.debug({ err, to }, 'dhcp: send failed');
-        } else {
-          bump(stats.sent, MESSAGE_TYPES[r.type]!.toLowerCase());
-          capture?.sent(req.mac, buf, to, ch);
+          log.debug({ error, to: sentTo }, 'dhcp: send failed');
+          return done?.({ sent: false, withheld: `send failed: ${error}` });
         }
-        done?.(
-          err
-            ? { sent: false, withheld: `send failed: ${(err as NodeJS.ErrnoException).code ?? err.message}` }
-            : { sent: true, to },
-        );
+        bump(stats.sent, MESSAGE_TYPES[r.type]!.toLowerCase());
+        capture?.sent(req.mac, buf, sentTo, ch);
+        done?.({ sent: true, to: sentTo });
       });
     if (!r.durable) return send();
     commits.hold({
@@ -235,17 +230,17 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     });
   }
 
-  function debugLine(req: Request, rinfo: RemoteInfo, out: Outcome): void {
+  function debugLine(req: Request, source: Source, out: Outcome): void {
     const type = MESSAGE_TYPES[req.type];
     const sent = out.reply ? MESSAGE_TYPES[out.reply.type] : null;
-    const from = `${rinfo.address}:${rinfo.port}`;
+    const from = `${source.address}:${source.port}`;
     log.debug({ mac: req.mac, type, from, sent, drop: out.drop, reason: out.reason }, 'dhcp exchange');
   }
 
   const bindIp = net.bindIp === null ? null : intToIp(net.bindIp);
   let sockets: DhcpSockets;
   try {
-    sockets = await openSockets({ port: config.dhcp.port, proxyPort, bindIp, link }, onMessage, log);
+    sockets = openSockets({ port: config.dhcp.port, proxyPort, bindIp, link }, onMessage, log);
   } catch (err) {
     // Port 67 taken, or no permission: what was opened for it must not keep the process alive.
     probe?.close();
@@ -282,7 +277,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       probe?.close();
       // What was granted is committed and sent before the sockets go.
       await commits.close();
-      await sockets.close();
+      sockets.close();
       timeline.flush();
     },
   };

@@ -4,11 +4,13 @@
 // mode 0.0.0.0:<proxyPort> answers PXE REQUESTs. Both :67 sockets set
 // SO_REUSEADDR, which Linux requires to bind a specific address next to the
 // wildcard; a server that binds :67 without it (dnsmasq, dhcpd) still makes our
-// start fail.
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { ipToInt } from '../ip.js';
+// start fail. The sockets are native (src/udp.ts): the replies to the requests read
+// in one turn leave in one sendmmsg, and a datagram arrives with its source as numbers.
+import { getSystemErrorName } from 'node:util';
+import { intToIp, ipToInt } from '../ip.js';
 import type { Logger } from '../log.js';
 import { native } from '../native.js';
+import { UdpSocket } from '../udp.js';
 import { LIMITED_BROADCAST, type Destination } from './reply.js';
 
 // Enough to ride out a GC pause or a timeline write at thousands of requests/s,
@@ -20,9 +22,15 @@ const RECV_BUFFER = 1024 * 1024;
 export interface Channel {
   proxyPort: boolean;
   local: string;
-  replyVia: Socket;
-  /** The served link replies leave through, for the neighbour entries of unicasts to new clients; null: unknown. */
-  link: string | null;
+  replyVia: UdpSocket;
+  /** The neighbour entries of unicasts to new clients, on the served link; null: that link is unknown. */
+  neighbours: Neighbours | null;
+}
+
+/** Where a datagram came from. */
+export interface Source {
+  address: string;
+  port: number;
 }
 
 export interface SocketPlan {
@@ -36,81 +44,92 @@ export interface SocketPlan {
 }
 
 export interface DhcpSockets {
-  close(): Promise<void>;
+  close(): void;
 }
 
-function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket({ type: 'udp4', reuseAddr });
-    s.once('error', reject);
-    s.bind({ address, port }, () => {
-      s.off('error', reject);
-      s.setBroadcast(true);
-      try {
-        s.setRecvBufferSize(RECV_BUFFER); // bursts wait here while a commit runs
-      } catch {
-        /* capped by net.core.rmem_max; the default still works */
-      }
-      resolve(s);
-    });
-  });
-}
-
-export async function openSockets(
+export function openSockets(
   plan: SocketPlan,
-  onMessage: (msg: Buffer, rinfo: RemoteInfo, ch: Channel) => void,
+  onMessage: (msg: Buffer, from: Source, ch: Channel) => void,
   log: Logger,
-): Promise<DhcpSockets> {
-  const sockets: Socket[] = [];
+): DhcpSockets {
+  const sockets: UdpSocket[] = [];
+  // Bound before its channel exists: the first datagram is read on a later turn of the loop.
+  const open = (address: string, port: number, reuseAddress: boolean, ch: () => Channel) => {
+    const s = new UdpSocket(address, (m, ip, p) => onMessage(m, { address: intToIp(ip), port: p }, ch()), {
+      port,
+      reuseAddress,
+      broadcast: true,
+      recvBuffer: RECV_BUFFER,
+      segmentation: false,
+    });
+    sockets.push(s);
+    return s;
+  };
   try {
-    const rx = await bindSocket('0.0.0.0', plan.port, true);
-    sockets.push(rx);
-    let tx = rx;
-    if (plan.bindIp !== null) {
-      tx = await bindSocket(plan.bindIp, plan.port, true);
-      sockets.push(tx);
-    } else {
-      log.warn('dhcp: no local IPv4 address found; broadcast replies follow the default route');
-    }
-    const link = plan.bindIp === null ? null : plan.link;
-    const broadcasts: Channel = { proxyPort: false, local: '0.0.0.0', replyVia: tx, link };
-    rx.on('message', (m, r) => onMessage(m, r, broadcasts));
-    if (tx !== rx) {
-      const unicasts: Channel = { proxyPort: false, local: plan.bindIp!, replyVia: tx, link };
-      tx.on('message', (m, r) => onMessage(m, r, unicasts));
-    }
+    const neighbours = plan.bindIp === null || plan.link === null ? null : new Neighbours(plan.link, log);
+    let broadcasts: Channel | null = null;
+    let unicasts: Channel | null = null;
+    const rx = open('0.0.0.0', plan.port, true, () => broadcasts!);
+    const tx = plan.bindIp === null ? rx : open(plan.bindIp, plan.port, true, () => unicasts!);
+    if (plan.bindIp === null) log.warn('dhcp: no local IPv4 address found; broadcast replies follow the default route');
+    broadcasts = { proxyPort: false, local: '0.0.0.0', replyVia: tx, neighbours };
+    unicasts = { proxyPort: false, local: plan.bindIp ?? '0.0.0.0', replyVia: tx, neighbours };
     if (plan.proxyPort !== null) {
-      const px = await bindSocket('0.0.0.0', plan.proxyPort, false);
-      sockets.push(px);
-      const proxy: Channel = { proxyPort: true, local: '0.0.0.0', replyVia: px, link: null };
-      px.on('message', (m, r) => onMessage(m, r, proxy));
+      let proxy: Channel | null = null;
+      const px = open('0.0.0.0', plan.proxyPort, false, () => proxy!);
+      proxy = { proxyPort: true, local: '0.0.0.0', replyVia: px, neighbours: null };
     }
-    for (const s of sockets) s.on('error', (err) => log.error({ err }, 'dhcp: socket error'));
   } catch (err) {
     for (const s of sockets) s.close();
     throw err;
   }
-  return { close: () => Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {}) };
+  return { close: () => sockets.forEach((s) => s.close()) };
 }
 
-/** Send one datagram; `done` hears whether the kernel took it, and where it went. */
+/**
+ * Send one datagram with the other replies of this turn (src/udp.ts, sendSoon);
+ * `done` hears where it went, and the error's name if the kernel refused it
+ * (EAGAIN: the socket buffer is full).
+ */
 export function sendDatagram(
   ch: Channel,
   buf: Buffer,
   to: Destination,
-  done: (err: Error | null, sentTo: Destination) => void,
+  done: (error: string | null, sentTo: Destination) => void,
 ): void {
-  const dest = to.hardware ? viaNeighbour(ch.link, to, to.hardware) : to;
-  ch.replyVia.send(buf, dest.port, dest.address, (err) => done(err ?? null, dest));
+  const dest = to.hardware && !ch.neighbours?.add(to.address, to.hardware) ? { ...to, address: LIMITED_BROADCAST } : to;
+  ch.replyVia.sendSoon(ipToInt(dest.address), dest.port, buf, (error) => done(error, dest));
 }
 
 /**
- * The unicast to a client without an address (reply.ts, destination): possible
+ * The unicast to a client without an address (reply.ts, destination) is possible
  * once the kernel knows the address is at the client's MAC. When that entry cannot
- * be made (no CAP_NET_ADMIN, no link name), a broadcast, which every client takes.
+ * be made the reply is broadcast, which every client takes. Without CAP_NET_ADMIN
+ * that is said once, and no entry is tried again until a restart.
  */
-function viaNeighbour(link: string | null, to: Destination, hardware: Buffer): Destination {
-  if (link !== null && native.neighbourSet(link, ipToInt(to.address), hardware) === 0)
-    return { address: to.address, port: to.port };
-  return { address: LIMITED_BROADCAST, port: to.port };
+class Neighbours {
+  private refused = false;
+
+  constructor(
+    private readonly link: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** True when `address` is now at `mac` on the link. */
+  add(address: string, mac: Buffer): boolean {
+    if (this.refused) return false;
+    const errno = native.neighbourSet(this.link, ipToInt(address), mac);
+    if (errno === 0) return true;
+    const error = getSystemErrorName(-errno);
+    if (error !== 'EPERM') {
+      this.log.debug({ link: this.link, address, error }, 'dhcp: no neighbour entry; reply broadcast');
+      return false;
+    }
+    this.refused = true;
+    this.log.warn(
+      { link: this.link, error },
+      'dhcp: not permitted to add neighbour entries (no CAP_NET_ADMIN); replies to clients without an address are broadcast',
+    );
+    return false;
+  }
 }

@@ -15,7 +15,7 @@ import { refusal, type TftpFailure, type TftpFailureKind, type TransferRecord } 
 import { toNetascii } from './source.js';
 import type { DropReason, TftpStats } from './stats.js';
 import type { Outcome, PacketEvent, Peer, RetransmitTiming } from './transfer.js';
-import { pathMtu } from './udp.js';
+import { pathMtu } from '../udp.js';
 import type { WireSource } from './worker.js';
 
 /**

@@ -27,7 +27,7 @@ import {
 } from './packet.js';
 import type { ByteSource } from './source.js';
 import { ipToInt } from '../ip.js';
-import { TransferSocket } from './udp.js';
+import { UdpSocket } from '../udp.js';
 
 export interface Peer {
   address: string;
@@ -89,7 +89,7 @@ export type Outcome =
 
 export class Transfer {
   readonly done: Promise<Outcome>;
-  private readonly socket: TransferSocket;
+  private readonly socket: UdpSocket;
   private readonly peerIp: number;
   private frame = Buffer.alloc(0);
   /** The last failed send: a send that fails is a lost window, which the timer repairs; this names why if it cannot. */
@@ -116,7 +116,7 @@ export class Transfer {
 
   private constructor(private readonly spec: TransferSpec) {
     this.peerIp = ipToInt(spec.peer.address);
-    this.socket = new TransferSocket(spec.bindAddress, (msg, ip, port) => this.onMessage(msg, ip, port));
+    this.socket = new UdpSocket(spec.bindAddress, (msg, ip, port) => this.onMessage(msg, ip, port));
     this.lastBlock = Math.floor(spec.source.size / spec.blksize) + 1;
     this.oackPending = spec.oack !== null;
     this.rto = spec.timeoutSeconds !== null ? spec.timeoutSeconds * 1000 : spec.timing.rtoInitialMs;

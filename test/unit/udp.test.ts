@@ -1,12 +1,14 @@
-// The native transfer socket (native/udp.c) on loopback: a window sent in one call
+// The native UDP socket (native/udp.c) on loopback: a window sent in one call
 // arrives as one datagram per segment, byte for byte, by UDP GSO and by the
 // sendmmsg fallback alike; replies reach the handler with their source; errors
-// come back as names; a closed socket refuses to send.
+// come back as names; a closed socket refuses to send; datagrams sent soon leave
+// together once the task ends, each with its own destination and its own answer;
+// a fixed port binds beside a wildcard socket only with SO_REUSEADDR.
 import t from 'tap';
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { ipToInt } from '../../src/ip.js';
-import { TransferSocket } from '../../src/tftp/udp.js';
+import { UdpSocket } from '../../src/udp.js';
 
 const LOOPBACK = ipToInt('127.0.0.1');
 
@@ -45,7 +47,7 @@ async function receiver(t: {
 for (const segmentation of [true, false]) {
   t.test(`sendSegments by ${segmentation ? 'UDP GSO' : 'sendmmsg'}: one datagram per segment, intact`, async (t) => {
     const rx = await receiver(t);
-    const sock = new TransferSocket('127.0.0.1', () => undefined, segmentation);
+    const sock = new UdpSocket('127.0.0.1', () => undefined, { segmentation });
     t.teardown(() => sock.close());
     // 1468-byte blocks + 4-byte header; windows of 1, 16 and 100 segments (more than
     // one GSO send of at most 44 here), each with a shorter last one.
@@ -71,9 +73,7 @@ for (const segmentation of [true, false]) {
 t.test('datagrams in and out: handler sees the source; errors are named', async (t) => {
   const rx = await receiver(t);
   const seen: Array<{ msg: string; address: number; port: number }> = [];
-  const sock = new TransferSocket('127.0.0.1', (msg, address, port) =>
-    seen.push({ msg: msg.toString(), address, port }),
-  );
+  const sock = new UdpSocket('127.0.0.1', (msg, address, port) => seen.push({ msg: msg.toString(), address, port }));
   t.ok(sock.port > 0, 'a port was bound');
   rx.socket.send('hello', sock.port, '127.0.0.1');
   const deadline = Date.now() + 3000;
@@ -91,6 +91,60 @@ t.test('datagrams in and out: handler sees the source; errors are named', async 
 });
 
 t.test('binding a non-local address fails with the reason', async (t) => {
-  t.throws(() => new TransferSocket('198.18.255.254', () => undefined), /bind: Cannot assign requested address/);
-  t.throws(() => new TransferSocket('not-an-ip', () => undefined), /not an IPv4 address/);
+  t.throws(() => new UdpSocket('198.18.255.254', () => undefined), /bind: Cannot assign requested address/);
+  t.throws(() => new UdpSocket('not-an-ip', () => undefined), /not an IPv4 address/);
+});
+
+t.test(
+  'sendSoon: the datagrams of one task leave together after it, each to its destination, each with its answer',
+  async (t) => {
+    const a = await receiver(t);
+    const b = await receiver(t);
+    const sock = new UdpSocket('127.0.0.1', () => undefined);
+    t.teardown(() => sock.close());
+    const answers: Array<[string, string | null]> = [];
+    const datagrams = 300; // more than one flush (256) and more than one sendmmsg (64)
+    for (let i = 0; i < datagrams; i++) {
+      const to = i % 2 === 0 ? a : b;
+      sock.sendSoon(LOOPBACK, to.port, Buffer.from(`d${i}`), (e) => answers.push([`d${i}`, e]));
+    }
+    sock.sendSoon(LOOPBACK, 0, Buffer.from('nowhere'), (e) => answers.push(['nowhere', e]));
+    sock.sendSoon(LOOPBACK, a.port, Buffer.from('last'), (e) => answers.push(['last', e]));
+    t.equal(answers.length, 256, 'a full outbox is sent at once; the rest waits for the end of the task');
+    await Promise.resolve();
+    t.equal(answers.length, datagrams + 2, 'every datagram has its answer once the task is done');
+    t.match(Object.fromEntries(answers), { nowhere: /^E[A-Z]+$/, last: null, d0: null, d299: null });
+    const gotA = (await a.take(datagrams / 2 + 1)).map(String);
+    const gotB = (await b.take(datagrams / 2)).map(String);
+    t.same(
+      gotA,
+      [...Array.from({ length: datagrams / 2 }, (_, i) => `d${2 * i}`), 'last'],
+      'in order, to its own destination',
+    );
+    t.same(
+      gotB,
+      Array.from({ length: datagrams / 2 }, (_, i) => `d${2 * i + 1}`),
+    );
+    sock.close();
+    let late: string | null = null;
+    sock.sendSoon(LOOPBACK, a.port, Buffer.from('late'), (e) => (late = e));
+    t.equal(late, 'EBADF', 'after close a datagram is refused');
+  },
+);
+
+t.test('a fixed port: beside a wildcard socket only with SO_REUSEADDR; the error has its code', async (t) => {
+  const wildcard = new UdpSocket('0.0.0.0', () => undefined, { reuseAddress: true });
+  t.teardown(() => wildcard.close());
+  t.throws(() => new UdpSocket('127.0.0.1', () => undefined, { port: wildcard.port }), {
+    code: 'EADDRINUSE',
+    message: /bind: Address already in use/,
+  });
+  const beside = new UdpSocket('127.0.0.1', () => undefined, {
+    port: wildcard.port,
+    reuseAddress: true,
+    broadcast: true,
+    recvBuffer: 1 << 20,
+  });
+  t.equal(beside.port, wildcard.port);
+  beside.close();
 });
