@@ -70,10 +70,14 @@ export function openSockets(
     let broadcasts: Channel | null = null;
     let unicasts: Channel | null = null;
     const rx = open('0.0.0.0', plan.port, true, () => broadcasts!);
-    const tx = plan.bindIp === null ? rx : open(plan.bindIp, plan.port, true, () => unicasts!);
-    if (plan.bindIp === null) log.warn('dhcp: no local IPv4 address found; broadcast replies follow the default route');
+    let tx = rx;
+    if (plan.bindIp !== null) {
+      tx = open(plan.bindIp, plan.port, true, () => unicasts!);
+      unicasts = { proxyPort: false, local: plan.bindIp, replyVia: tx, neighbours };
+    } else {
+      log.warn('dhcp: no local IPv4 address found; broadcast replies follow the default route');
+    }
     broadcasts = { proxyPort: false, local: '0.0.0.0', replyVia: tx, neighbours };
-    unicasts = { proxyPort: false, local: plan.bindIp ?? '0.0.0.0', replyVia: tx, neighbours };
     if (plan.proxyPort !== null) {
       let proxy: Channel | null = null;
       const px = open('0.0.0.0', plan.proxyPort, false, () => proxy!);
@@ -97,7 +101,8 @@ export function sendDatagram(
   to: Destination,
   done: (error: string | null, sentTo: Destination) => void,
 ): void {
-  const dest = to.hardware && !ch.neighbours?.add(to.address, to.hardware) ? { ...to, address: LIMITED_BROADCAST } : to;
+  const reachable = !to.hardware || ch.neighbours?.add(to.address, to.hardware);
+  const dest = { address: reachable ? to.address : LIMITED_BROADCAST, port: to.port };
   ch.replyVia.sendSoon(ipToInt(dest.address), dest.port, buf, (error) => done(error, dest));
 }
 
