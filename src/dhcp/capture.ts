@@ -6,8 +6,8 @@ import { datagramNow } from '../capture/pcap.js';
 import type { CaptureStore } from '../capture/store.js';
 import { intToIp } from '../ip.js';
 import type { Network } from './network.js';
-import type { Destination } from './reply.js';
-import type { Channel, Source } from './sockets.js';
+import type { Destination, Source } from './reply.js';
+import type { Channel } from './sockets.js';
 
 export interface DhcpCapture {
   received(mac: string, msg: Buffer, from: Source, ch: Channel): void;

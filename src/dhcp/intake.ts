@@ -4,8 +4,7 @@ import { macFromBytes } from '../mac.js';
 import { BOOTREQUEST, messageType, parse } from './codec.js';
 import { fingerprintOf } from './fingerprint.js';
 import { MESSAGE_TYPES } from './options.js';
-import type { Request } from './reply.js';
-import type { Source } from './sockets.js';
+import type { Request, Source } from './reply.js';
 
 /** A refused datagram still names its machine when it parsed and has an Ethernet chaddr (for the capture). */
 export type Intake = { ok: true; req: Request; typeName: string } | { ok: false; reason: string; mac: string | null };

@@ -6,13 +6,19 @@ import { intToIp } from '../ip.js';
 import type { Subnet } from './network.js';
 import { encodeSubOptions, ipBytes, OPT, relayAgentSubOptions, u32Bytes, type OptionPair } from './options.js';
 
+/** Where a datagram came from. */
+export interface Source {
+  address: string;
+  port: number;
+}
+
 /** One received request, decoded once. */
 export interface Request {
   packet: DhcpPacket;
   type: number;
   mac: string;
   fp: Fingerprint;
-  from: { address: string; port: number };
+  from: Source;
   /** Arrived on the ProxyDHCP port (4011). */
   proxyPort: boolean;
 }

@@ -17,9 +17,9 @@ import { handle } from './modes.js';
 import { subnetFor } from './network.js';
 import { MESSAGE_TYPES, OPT } from './options.js';
 import { ProbeAhead } from './probeAhead.js';
-import { fitReply, relayAgentEcho, type Request } from './reply.js';
+import { fitReply, relayAgentEcho, type Request, type Source } from './reply.js';
 import type { Dhcp } from './service.js';
-import { openSockets, sendDatagram, type Channel, type DhcpSockets, type Source } from './sockets.js';
+import { openSockets, sendDatagram, type Channel, type DhcpSockets } from './sockets.js';
 
 export interface DhcpServerOptions {
   config: Config;

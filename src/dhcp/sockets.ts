@@ -11,7 +11,7 @@ import { intToIp, ipToInt } from '../ip.js';
 import type { Logger } from '../log.js';
 import { native } from '../native.js';
 import { UdpSocket } from '../udp.js';
-import { LIMITED_BROADCAST, type Destination } from './reply.js';
+import { LIMITED_BROADCAST, type Destination, type Source } from './reply.js';
 
 // Enough to ride out a GC pause or a timeline write at thousands of requests/s,
 // small enough that an overload cannot queue more than a fraction of a second:
@@ -25,12 +25,6 @@ export interface Channel {
   replyVia: UdpSocket;
   /** The neighbour entries of unicasts to new clients, on the served link; null: that link is unknown. */
   neighbours: Neighbours | null;
-}
-
-/** Where a datagram came from. */
-export interface Source {
-  address: string;
-  port: number;
 }
 
 export interface SocketPlan {
