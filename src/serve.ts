@@ -100,11 +100,10 @@ function checkedConfig(config: Config, log: Logger, opts: StartOptions): Config 
 }
 
 async function startDhcp(parts: Parts): Promise<DhcpServer> {
-  const { config, dhcp, db, lifecycle, metrics } = parts;
+  const { config, dhcp, lifecycle, metrics } = parts;
   const server = await startDhcpServer({
     config,
     dhcp,
-    dbFile: db.name,
     log: parts.log.child({ mod: 'dhcp' }),
     captures: parts.captures,
     // Each exchange is one timeline event, written with the transition it causes.

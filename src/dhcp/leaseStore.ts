@@ -1,9 +1,9 @@
 // Leases: who holds which address until when. The working set lives in memory
 // (maps by address and by MAC, a free list per range) so a DORA costs no query;
-// SQLite is the journal. Changes are queued; the server drains them into
-// writeLeases() (on the writer thread, leaseWriter.ts) and sends the ACKs of a
-// batch only once that commit returned: a lease is on disk before its ACK leaves
-// (group commit, one fsync for many ACKs).
+// SQLite is the journal. Changes are queued; the server commits them once per turn
+// of the event loop (commit.ts) and sends the ACKs of a batch only once that commit
+// returned: a lease is on disk before its ACK leaves (group commit, one fsync for
+// many ACKs).
 //
 // Offers are memory only: a crash forgets them, and the client's REQUEST then
 // finds its address free and gets it, or a NAK if someone else took it first.
@@ -39,6 +39,27 @@ export const leaseMigrations: Migration[] = [
       DROP TRIGGER IF EXISTS dhcp_gen_node_ins;
       DROP TRIGGER IF EXISTS dhcp_gen_node_del;
       DROP TABLE IF EXISTS dhcp_inventory_generation;
+    `,
+  },
+  {
+    // A commit (one per turn of the event loop under load) updated three b-trees per
+    // lease: the rows by rowid, the primary key's index and the MAC index, which no
+    // query uses. Keyed by address alone, a commit writes about half the pages and
+    // costs about 70 us of CPU instead of 100-200 (fsync included).
+    id: 'dhcp-004-leases-by-address',
+    up: `
+      CREATE TABLE dhcp_leases_by_address (
+        ip        TEXT PRIMARY KEY,          -- dotted quad
+        mac       TEXT NOT NULL,             -- lower-case colon form (chaddr)
+        state     TEXT NOT NULL,             -- 'bound' | 'declined' (quarantined after a DHCPDECLINE)
+        subnet    TEXT NOT NULL,             -- cidr of the subnet it was leased in
+        hostname  TEXT,
+        starts    INTEGER NOT NULL,          -- ms since epoch
+        expires   INTEGER NOT NULL           -- ms since epoch
+      ) WITHOUT ROWID;
+      INSERT INTO dhcp_leases_by_address SELECT ip, mac, state, subnet, hostname, starts, expires FROM dhcp_leases;
+      DROP TABLE dhcp_leases;
+      ALTER TABLE dhcp_leases_by_address RENAME TO dhcp_leases;
     `,
   },
 ];
@@ -90,7 +111,7 @@ export type LeaseWrite = LeaseRecord | { ip: string; delete: true };
 const statements = new WeakMap<Db, { upsert: Statement; remove: Statement; tx: (w: LeaseWrite[]) => void }>();
 
 /** Commit `writes` in one transaction (one fsync). Throws when the disk does. */
-export function writeLeases(db: Db, writes: LeaseWrite[]): void {
+function writeLeases(db: Db, writes: LeaseWrite[]): void {
   let s = statements.get(db);
   if (!s) {
     const upsert = db.prepare(
@@ -209,12 +230,12 @@ export class LeaseStore {
   private readonly offers = new Map<number, Offer>();
   private readonly offerOf = new Map<string, number>();
   private readonly pools: RangePool[] = [];
-  /** ip -> lease to write, or null to delete; coalesced until drain(). */
+  /** ip -> lease to write, or null to delete; coalesced until commit(). */
   private readonly dirty = new Map<number, Lease | null>();
 
-  /** Loads the leases `db` holds. */
+  /** Loads the leases `db` holds; commit() writes changes there. */
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly now: () => number = Date.now,
   ) {
     const rows = db
@@ -278,7 +299,7 @@ export class LeaseStore {
     return !h || (h.mac === mac && h.kind !== 'declined');
   }
 
-  // ---- changes (memory now, disk once drained and written) ------------------
+  // ---- changes (memory now, disk once committed) -----------------------------
 
   /**
    * A free address from the ranges within [lo, hi] (the client's subnet), or null
@@ -353,7 +374,7 @@ export class LeaseStore {
     if (ip !== undefined && this.offers.get(ip)?.mac === mac) this.dropOffer(ip);
   }
 
-  /** Bind (or renew) a lease; durable once drained and written. */
+  /** Bind (or renew) a lease; durable once committed. */
   bind(mac: string, ip: number, seconds: number, subnet: string, hostname: string | null): Lease {
     const now = this.now();
     const old = this.byMac.get(mac);
@@ -406,21 +427,19 @@ export class LeaseStore {
     return this.dirty.size;
   }
 
-  /** Take the queued writes (coalesced: the last state of each address). */
-  drain(): LeaseWrite[] {
-    const out: LeaseWrite[] = [];
-    for (const [ip, l] of this.dirty) out.push(l ? { ...l, ip: intToIp(ip) } : { ip: intToIp(ip), delete: true });
+  /**
+   * Write the queued changes (the last state of each address) in one transaction,
+   * on disk when this returns (synchronous=FULL, db.ts). When the write fails it
+   * throws, and the changes stay queued for the next commit.
+   */
+  commit(): void {
+    // Inside an open transaction this would only be a savepoint, not on disk.
+    if (this.db.inTransaction) throw new Error('lease commit inside an open transaction');
+    if (this.dirty.size === 0) return;
+    const writes: LeaseWrite[] = [];
+    for (const [ip, l] of this.dirty) writes.push(l ? { ...l, ip: intToIp(ip) } : { ip: intToIp(ip), delete: true });
+    writeLeases(this.db, writes);
     this.dirty.clear();
-    return out;
-  }
-
-  /** A commit of `writes` failed: queue them again, unless a newer change superseded one. */
-  requeue(writes: LeaseWrite[]): void {
-    for (const w of writes) {
-      const ip = ipToInt(w.ip);
-      if (this.dirty.has(ip)) continue;
-      this.dirty.set(ip, 'delete' in w ? null : { ...w, ip });
-    }
   }
 
   // ---- internals ------------------------------------------------------------

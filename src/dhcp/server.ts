@@ -25,8 +25,6 @@ export interface DhcpServerOptions {
   config: Config;
   /** The decision side; null when dhcp.mode is off (then nothing starts). */
   dhcp: Dhcp | null;
-  /** The daemon's SQLite file, for the lease writer thread. */
-  dbFile: string;
   log: Logger;
   /** Exchanges for nodes' timelines, in batches, each once its outcome is known. */
   record: (records: ExchangeRecord[]) => void;
@@ -87,7 +85,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const unprobed: ProbeStats = { probes: { ...none }, conflicts: { ...none }, unchecked: { ...none } };
   if (!dhcp) return { stats: () => ({ ...structuredClone(stats), ...unprobed }), close: async () => {} };
   const { mode, net, leases, ctx } = dhcp;
-  const commits = new GroupCommit(leases, opts.dbFile, log);
+  const commits = new GroupCommit(leases, log);
   const link = servedLink(config, dhcp);
   const probe = conflictProbe(config, dhcp, link, log);
   const ahead = probe && new ProbeAhead(probe, leases);
@@ -244,7 +242,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   } catch (err) {
     // Port 67 taken, or no permission: what was opened for it must not keep the process alive.
     probe?.close();
-    await commits.close();
+    commits.close();
     throw err;
   }
 
@@ -276,7 +274,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       clearInterval(sweeper);
       probe?.close();
       // What was granted is committed and sent before the sockets go.
-      await commits.close();
+      commits.close();
       sockets.close();
       timeline.flush();
     },

@@ -157,7 +157,8 @@ export class NodeStore {
   /**
    * Runs `fn` in one transaction (nested calls join the outer one as savepoints).
    * IMMEDIATE: a deferred one that read first and then writes fails at once with
-   * SQLITE_BUSY (no busy wait) when the lease writer thread committed in between.
+   * SQLITE_BUSY (no busy wait) when another connection to the file (another
+   * process) committed in between.
    */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();

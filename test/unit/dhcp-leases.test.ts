@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { inventoryMigrations } from '../../src/inventory/migrations.js';
 import { closeDatabase, openDatabase, type Db } from '../../src/db.js';
 import { ipToInt } from '../../src/ip.js';
-import { LeaseStore, leaseMigrations, writeLeases } from '../../src/dhcp/leaseStore.js';
+import { LeaseStore, leaseMigrations } from '../../src/dhcp/leaseStore.js';
 
 const A = 'aa:00:00:00:00:01';
 const B = 'aa:00:00:00:00:02';
@@ -80,13 +80,9 @@ t.test('a lease is on disk once committed and survives a restart', async (t) => 
   const s = store();
   s.offer(A, ip('198.18.0.10'), 30_000);
   s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', 'w1');
-  t.equal(
-    db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(),
-    0,
-    'not written before it is drained and committed',
-  );
+  t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 0, 'not written before it is committed');
   t.equal(s.pending, 1);
-  writeLeases(db, s.drain());
+  s.commit();
   t.same(db.prepare('SELECT ip, mac, state, hostname FROM dhcp_leases').all(), [
     { ip: '198.18.0.10', mac: A, state: 'bound', hostname: 'w1' },
   ]);
@@ -104,14 +100,14 @@ t.test('expiry, release and decline', async (t) => {
   t.equal(s.leaseOf(A), undefined, 'expired lease is not live');
   t.ok(s.availableTo(ip('198.18.0.10'), B), 'and its address is free');
   t.equal(s.sweep(), 1);
-  writeLeases(db, s.drain());
+  s.commit();
   t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 0, 'sweep deletes the row');
 
   s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', null);
   t.notOk(s.release(B, ip('198.18.0.10')), 'only the holder may release');
   t.ok(s.release(A, ip('198.18.0.10')));
   t.equal(s.leaseOf(A), undefined);
-  writeLeases(db, s.drain());
+  s.commit();
   t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 0);
 
   s.bind(A, ip('198.18.0.11'), 600, '198.18.0.0/24', null);
@@ -120,7 +116,7 @@ t.test('expiry, release and decline', async (t) => {
   t.notOk(s.availableTo(ip('198.18.0.11'), A), 'quarantined even for the decliner');
   const got = new Set([s.free(B, LO, HI, none), s.free('aa:00:00:00:00:09', LO, HI, none)]);
   t.notOk(got.has(ip('198.18.0.11')));
-  writeLeases(db, s.drain());
+  s.commit();
   t.equal(
     db.prepare("SELECT state FROM dhcp_leases WHERE ip = '198.18.0.11'").pluck().get(),
     'declined',
@@ -137,26 +133,38 @@ t.test('a client moving to another address frees the old one', async (t) => {
   s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', null);
   s.bind(A, ip('198.18.0.12'), 600, '198.18.0.0/24', null);
   t.equal(s.holder(ip('198.18.0.10')), undefined);
-  writeLeases(db, s.drain());
+  s.commit();
   t.same(db.prepare('SELECT ip, mac FROM dhcp_leases').all(), [{ ip: '198.18.0.12', mac: A }], 'one lease left');
 });
 
-t.test('a failed commit is queued again, unless a newer change superseded it', async (t) => {
+t.test('a failed commit stays queued and the next commit writes the newest state', async (t) => {
   const { store, db } = setup(t);
   const s = store();
   s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', null);
   s.bind(B, ip('198.18.0.11'), 600, '198.18.0.0/24', null);
-  const failed = s.drain();
-  t.equal(s.pending, 0);
+  db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON dhcp_leases BEGIN SELECT RAISE(ABORT, 'disk says no'); END`);
+  t.throws(() => s.commit(), /disk says no/);
+  t.equal(s.pending, 2, 'both changes still queued');
+  t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 0, 'nothing half-written');
+  db.exec('DROP TRIGGER refuse');
   s.release(B, ip('198.18.0.11')); // newer than the failed write of .11
-  s.requeue(failed);
-  t.equal(s.pending, 2);
-  writeLeases(db, s.drain());
+  s.commit();
+  t.equal(s.pending, 0);
   t.same(
     db.prepare('SELECT ip, mac FROM dhcp_leases').all(),
     [{ ip: '198.18.0.10', mac: A }],
     '.10 written, .11 stays released',
   );
+});
+
+t.test('a commit inside an open transaction is refused: it would not be on disk when it returns', async (t) => {
+  const { store, db } = setup(t);
+  const s = store();
+  s.bind(A, ip('198.18.0.10'), 600, '198.18.0.0/24', null);
+  db.transaction(() => t.throws(() => s.commit(), /inside an open transaction/))();
+  t.equal(s.pending, 1, 'still queued');
+  s.commit();
+  t.equal(db.prepare('SELECT count(*) FROM dhcp_leases').pluck().get(), 1);
 });
 
 t.test('unchecked: the next addresses the pool hands out that still need a conflict check', async (t) => {
@@ -179,4 +187,31 @@ t.test('unchecked: the next addresses the pool hands out that still need a confl
   const narrow = new LeaseStore(db, () => clock.now);
   narrow.addRange(ip('198.18.0.10'), ip('198.18.0.19'));
   t.same(narrow.unchecked(LO, ip('198.18.0.12'), 10, 10, none), range(3), 'only within [lo, hi]');
+});
+
+t.test('dhcp-004 keeps every lease of an older database and keys the table by address alone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rj-leases-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const before = leaseMigrations.filter((m) => m.id !== 'dhcp-004-leases-by-address');
+  const old = openDatabase(dir, [...inventoryMigrations, ...before]);
+  const insert = old.prepare('INSERT INTO dhcp_leases VALUES (?, ?, ?, ?, ?, ?, ?)');
+  insert.run('198.18.0.10', A, 'bound', '198.18.0.0/24', 'w1', 1, 2_000_000);
+  insert.run('198.18.0.11', B, 'declined', '198.18.0.0/24', null, 1, 2_000_000);
+  closeDatabase(old);
+
+  const db = openDatabase(dir, [...inventoryMigrations, ...leaseMigrations]);
+  t.teardown(() => closeDatabase(db));
+  t.same(db.prepare('SELECT ip, mac, state, hostname FROM dhcp_leases ORDER BY ip').all(), [
+    { ip: '198.18.0.10', mac: A, state: 'bound', hostname: 'w1' },
+    { ip: '198.18.0.11', mac: B, state: 'declined', hostname: null },
+  ]);
+  const sql = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'dhcp_leases'").pluck().get() as string;
+  t.match(sql, /WITHOUT ROWID/);
+  t.same(
+    db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'dhcp_leases'").all(),
+    [],
+    'one b-tree: no index beside the table',
+  );
+  const s = new LeaseStore(db, () => 1_000_000);
+  t.equal(s.leaseOf(A)?.ip, ip('198.18.0.10'), 'the store loads them');
 });

@@ -64,7 +64,6 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
   const server = await startDhcpServer({
     config,
     dhcp,
-    dbFile: db.name,
     log,
     record: (records) => {
       recorded.push(...records);
@@ -136,7 +135,7 @@ t.test('mode off starts nothing', async (t) => {
   const log = createLogger({ level: 'silent' });
   const dhcp = createDhcp({ config, db: undefined as never, nodes: undefined as never, plan: undefined as never, log });
   t.equal(dhcp, null, 'no decider');
-  const server = await startDhcpServer({ config, dhcp, dbFile: '', log, record: () => {} });
+  const server = await startDhcpServer({ config, dhcp, log, record: () => {} });
   t.same(server.stats(), { received: {}, sent: {}, dropped: {}, relayAgentInfoMalformed: 0, ...NO_PROBES });
   await server.close();
 });
