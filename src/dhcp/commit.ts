@@ -24,7 +24,15 @@ export interface HeldReply {
   withhold(reason: string): void;
 }
 
+export interface CommitStats {
+  /** Lease commits (transactions, each one fsync). */
+  leaseCommits: number;
+  /** Time they took, fsync included: the event loop waited this long. */
+  leaseCommitSeconds: number;
+}
+
 export class GroupCommit {
+  readonly stats: CommitStats = { leaseCommits: 0, leaseCommitSeconds: 0 };
   private held: HeldReply[] = [];
   private queued = false;
   /** Committed replies still to send, a chunk per turn. */
@@ -59,6 +67,7 @@ export class GroupCommit {
     if (this.held.length === 0 && this.leases.pending === 0) return;
     const replies = this.held;
     this.held = [];
+    const started = process.hrtime.bigint();
     try {
       this.leases.commit();
     } catch (err) {
@@ -67,6 +76,9 @@ export class GroupCommit {
       for (const r of replies) r.withhold(`lease commit failed: ${(err as Error).message}`);
       this.log.error({ err }, 'dhcp: lease commit failed; ACKs withheld');
       return;
+    } finally {
+      this.stats.leaseCommits++;
+      this.stats.leaseCommitSeconds += Number(process.hrtime.bigint() - started) / 1e9;
     }
     const idle = this.sending.length === 0;
     this.sending.push(...replies);

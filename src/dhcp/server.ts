@@ -8,7 +8,7 @@ import { intToIp } from '../ip.js';
 import type { Logger } from '../log.js';
 import { dhcpCapture } from './capture.js';
 import { encode, optU16 } from './codec.js';
-import { GroupCommit } from './commit.js';
+import { GroupCommit, type CommitStats } from './commit.js';
 import { ConflictProbe, interfaceOf, type ProbeStats, type Verdict } from './conflict.js';
 import { ExchangeBatcher, exchangeOf, type ExchangeRecord, type Fate } from './exchange.js';
 import type { Outcome } from './handler.js';
@@ -32,7 +32,7 @@ export interface DhcpServerOptions {
   captures?: Pick<CaptureStore, 'add'>;
 }
 
-export interface DhcpStats extends ProbeStats {
+export interface DhcpStats extends ProbeStats, CommitStats {
   /** Datagrams in, by DHCP message type ('invalid' when unparseable). */
   received: Record<string, number>;
   /** Replies out, by message type. */
@@ -80,10 +80,16 @@ function bump(counters: Record<string, number>, key: string): void {
 
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const { config, dhcp, log } = opts;
-  const stats: Omit<DhcpStats, keyof ProbeStats> = { received: {}, sent: {}, dropped: {}, relayAgentInfoMalformed: 0 };
+  const stats: Omit<DhcpStats, keyof ProbeStats | keyof CommitStats> = {
+    received: {},
+    sent: {},
+    dropped: {},
+    relayAgentInfoMalformed: 0,
+  };
   const none = { arp: 0, icmp: 0 };
   const unprobed: ProbeStats = { probes: { ...none }, conflicts: { ...none }, unchecked: { ...none } };
-  if (!dhcp) return { stats: () => ({ ...structuredClone(stats), ...unprobed }), close: async () => {} };
+  const uncommitted: CommitStats = { leaseCommits: 0, leaseCommitSeconds: 0 };
+  if (!dhcp) return { stats: () => ({ ...structuredClone(stats), ...unprobed, ...uncommitted }), close: async () => {} };
   const { mode, net, leases, ctx } = dhcp;
   const commits = new GroupCommit(leases, log);
   const link = servedLink(config, dhcp);
@@ -269,7 +275,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   );
 
   return {
-    stats: () => ({ ...structuredClone(stats), ...structuredClone(probe?.stats ?? unprobed) }),
+    stats: () => ({ ...structuredClone(stats), ...structuredClone(probe?.stats ?? unprobed), ...commits.stats }),
     async close() {
       clearInterval(sweeper);
       probe?.close();

@@ -244,6 +244,8 @@ t.test('one node from DHCP to joined, reimaged, and back to the installer', { sk
   t.match(metrics, /rackjoin_stage_duration_seconds_count\{stage="pxe",to="installing"\} 1/);
   t.match(metrics, /rackjoin_dhcp_received_total\{type="discover"\} [1-9]/);
   t.match(metrics, /rackjoin_dhcp_sent_total\{type="ack"\} [1-9]/);
+  t.match(metrics, /^rackjoin_dhcp_lease_commits_total [1-9]/m, 'the ACKed leases were committed');
+  t.match(metrics, /^rackjoin_dhcp_lease_commit_seconds_total 0\.\d*[1-9]/m, 'and the commits took time');
 
   // Reimage with a power cycle: the BMC does not answer. The node is armed all the same.
   const env = { ...process.env, RACKJOIN_URL: d.base, RACKJOIN_TOKEN: TOKENS.admin };

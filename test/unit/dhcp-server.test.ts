@@ -95,6 +95,8 @@ t.test('proxy server on loopback: 4011 answers, counters, events, callback', asy
     dropped: { short: 1, 'unknown-mac': 1, 'not-netboot': 1 },
     relayAgentInfoMalformed: 0,
     ...NO_PROBES,
+    leaseCommits: 0,
+    leaseCommitSeconds: 0,
   });
   const offers = recorded.filter((r) => r.exchange.bootFile !== null);
   t.equal(offers.length, 1);
@@ -136,6 +138,14 @@ t.test('mode off starts nothing', async (t) => {
   const dhcp = createDhcp({ config, db: undefined as never, nodes: undefined as never, plan: undefined as never, log });
   t.equal(dhcp, null, 'no decider');
   const server = await startDhcpServer({ config, dhcp, log, record: () => {} });
-  t.same(server.stats(), { received: {}, sent: {}, dropped: {}, relayAgentInfoMalformed: 0, ...NO_PROBES });
+  t.same(server.stats(), {
+    received: {},
+    sent: {},
+    dropped: {},
+    relayAgentInfoMalformed: 0,
+    ...NO_PROBES,
+    leaseCommits: 0,
+    leaseCommitSeconds: 0,
+  });
   await server.close();
 });
