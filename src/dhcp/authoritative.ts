@@ -133,6 +133,7 @@ function answer(ctx: HandlerContext, req: Request, c: Client, a: Answer): Outcom
     discovered: !c.owner && wantsNetboot(req.fp),
     reason: d.reason,
     node: c.node,
+    subnet: a.subnet,
     ...(boot ? { boot } : {}),
   };
 }

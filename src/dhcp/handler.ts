@@ -7,7 +7,7 @@ import type { BootPlan } from '../boot/decide.js';
 import type { Node } from '../inventory/store.js';
 import type { LeaseChange, LeaseView } from './leaseStore.js';
 import type { ProbeMethod } from './conflict.js';
-import type { Network } from './network.js';
+import type { Network, Subnet } from './network.js';
 import type { Boot, Reply } from './reply.js';
 
 export interface HandlerContext {
@@ -40,6 +40,8 @@ export interface Outcome {
   lease?: LeaseChange;
   /** The address this request was about to be offered answered the conflict check (server.ts). */
   conflict?: Conflict;
+  /** The subnet the request was answered in (lease modes). */
+  subnet?: Subnet;
 }
 
 export interface Conflict {

@@ -28,6 +28,7 @@ const REFUSED_PAUSE_MS = 1000;
 
 export class ProbeAhead {
   private pausedUntil = 0;
+  private readonly due = new Set<Subnet>();
 
   constructor(
     private readonly probe: ConflictProbe,
@@ -35,8 +36,22 @@ export class ProbeAhead {
     private readonly window = PROBE_AHEAD,
   ) {}
 
-  /** Keep the next unchecked addresses of `subnet`'s range being probed (it just handed one out). */
-  topUp(subnet: Subnet): void {
+  /**
+   * `subnet`'s pool just handed out an address: top up its probes once this turn's
+   * replies have left (each probe is a send; the OFFER does not wait behind them).
+   */
+  soon(subnet: Subnet): void {
+    if (this.due.size === 0) setImmediate(() => this.topUpDue());
+    this.due.add(subnet);
+  }
+
+  private topUpDue(): void {
+    for (const subnet of this.due) this.topUp(subnet);
+    this.due.clear();
+  }
+
+  /** Keep the next unchecked addresses of `subnet`'s range being probed. */
+  private topUp(subnet: Subnet): void {
     const room = Math.min(PROBE_BATCH, this.window - this.probe.inFlight);
     if (!subnet.range || room <= 0 || Date.now() < this.pausedUntil) return;
     const [lo, hi] = subnet.range;

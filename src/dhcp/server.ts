@@ -14,7 +14,6 @@ import { ExchangeBatcher, exchangeOf, type ExchangeRecord, type Fate } from './e
 import type { Outcome } from './handler.js';
 import { intake } from './intake.js';
 import { handle } from './modes.js';
-import { subnetFor } from './network.js';
 import { MESSAGE_TYPES, OPT } from './options.js';
 import { ProbeAhead } from './probeAhead.js';
 import { fitReply, relayAgentEcho, type Request, type Source } from './reply.js';
@@ -137,10 +136,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     if (out.reply && ip !== null && probe && !leases.hasHistory(ip)) withhold(ip, { req, out, ch, done, conflicts });
     else if (out.reply) reply(req, out, ch, done);
     else done?.(null);
-    if (ip !== null && ahead) {
-      const subnet = subnetFor(net, req.packet);
-      if (subnet) ahead.topUp(subnet);
-    }
+    if (ip !== null && out.subnet) ahead?.soon(out.subnet);
     return out;
   }
 
@@ -175,7 +171,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
     // Quarantined as if the client had DECLINEd it, and the next address is tried.
     const seconds = config.dhcp.declineSeconds;
-    const subnet = subnetFor(net, w.req.packet)?.cidr ?? '';
+    const subnet = w.out.subnet?.cidr ?? '';
     leases.apply({ kind: 'decline', mac: w.req.mac, ip, seconds, subnet });
     commits.schedule();
     const address = intToIp(ip);
