@@ -74,7 +74,20 @@ export interface BootPlan {
   roleOf(path: string): FileRole;
 }
 
+/**
+ * A machine without a record gets the same answers whatever its MAC: its plan is
+ * made once per settings (DHCP asks for one per packet from every stranger on a pool).
+ */
+const unknownPlans = new WeakMap<BootSettings, BootPlan>();
+
 export function bootPlan(subject: Subject, settings: BootSettings): BootPlan {
+  if (subject.node || subject.profile) return planOf(subject, settings);
+  let plan = unknownPlans.get(settings);
+  if (!plan) unknownPlans.set(settings, (plan = planOf({ mac: '', node: null, profile: null }, settings)));
+  return plan;
+}
+
+function planOf(subject: Subject, settings: BootSettings): BootPlan {
   const intent = intentOf(subject);
   return {
     intent,
@@ -103,8 +116,10 @@ export function localBootOf(node: Node, profile: Profile | null): LocalBoot {
   return node.localBoot ?? profile?.localBoot ?? 'exit';
 }
 
+const NOT_NETBOOT: DhcpBoot = Object.freeze({ boot: false, reason: 'not a network-boot client' });
+
 function dhcpBoot(s: Subject, intent: Intent, fp: Fingerprint, settings: BootSettings): DhcpBoot {
-  if (!wantsNetboot(fp)) return { boot: false, reason: 'not a network-boot client' };
+  if (!wantsNetboot(fp)) return NOT_NETBOOT;
   if (intent.kind === 'ignore') return { boot: false, reason: intent.reason };
   const echo = fp.http ? 'HTTPClient' : fp.pxe ? 'PXEClient' : null;
   const script = (reason: string): DhcpBoot => ({

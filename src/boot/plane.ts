@@ -10,7 +10,7 @@ import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Failure, FileRole } from '../lifecycle/machine.js';
 import type { ClientDirectory } from './clients.js';
 import type { RenderSecrets, TemplateContext } from './context.js';
-import { bootPlan, type BootPlan, type NodeSubject, type Subject } from './decide.js';
+import { bootPlan, type BootPlan, type BootSettings, type NodeSubject, type Subject } from './decide.js';
 import { familyOf, LOADER_CONFIG_FIRMWARE, NAMED_FIRMWARE, type Fingerprint } from './firmware.js';
 import type { InstallerFile } from './installers.js';
 import { variablesOf, type VariableView } from './installerVars.js';
@@ -69,12 +69,20 @@ export class BootPlane {
    */
   private readonly repeats = new RepeatWindow(10_000, 10_000);
 
+  /** The settings plans are made with, rebuilt when the endpoint moves (HTTP bound its port). */
+  private settings: { of: Pick<Endpoint, 'advertise' | 'httpPort'>; is: BootSettings } | null = null;
+
   constructor(private readonly deps: BootPlaneDeps) {}
 
   /** The boot decision for `subject`, with the daemon's settings. */
   plan(subject: Subject): BootPlan {
     const { endpoint, installedBoot } = this.deps;
-    return bootPlan(subject, { base: baseUrl(endpoint), installedBoot });
+    const s = this.settings;
+    if (!s || s.of.advertise !== endpoint.advertise || s.of.httpPort !== endpoint.httpPort) {
+      const of = { advertise: endpoint.advertise, httpPort: endpoint.httpPort };
+      this.settings = { of, is: { base: baseUrl(of), installedBoot } };
+    }
+    return bootPlan(subject, this.settings!.is);
   }
 
   /** The machine behind `node`. */

@@ -12,6 +12,7 @@ import type { Node } from '../inventory/store.js';
 import { inCidr, ipToInt } from '../ip.js';
 import { DHCP, optIp, optString } from './codec.js';
 import { enrolled, type HandlerContext, type Outcome } from './handler.js';
+import type { LeaseChange } from './leaseStore.js';
 import { relayInfo, subnetFor, type Subnet } from './network.js';
 import { OPT } from './options.js';
 import { addressOptions, bootFields, destination, makeReply, type Request } from './reply.js';
@@ -105,8 +106,8 @@ function discover(ctx: HandlerContext, req: Request): Outcome {
   if (!subnet) return { drop: 'no-subnet', reason: 'no configured subnet for this request', node: c.node };
   const ip = pick(ctx, req, c.owner, subnet);
   if (typeof ip === 'string') return { drop: 'no-address', reason: ip, node: c.node };
-  const out = answer(ctx, req, c, { subnet, type: DHCP.OFFER, yiaddr: ip, withLease: true, durable: false });
-  return { ...out, lease: { kind: 'offer', mac: req.mac, ip, holdMs: ctx.offerHoldMs } };
+  const lease = { kind: 'offer', mac: req.mac, ip, holdMs: ctx.offerHoldMs } as const;
+  return answer(ctx, req, c, { subnet, type: DHCP.OFFER, yiaddr: ip, withLease: true, durable: false, lease });
 }
 
 interface Answer {
@@ -117,6 +118,8 @@ interface Answer {
   withLease: boolean;
   /** Grants a lease: leaves only once the lease is on disk. */
   durable: boolean;
+  /** The lease change the reply stands for. */
+  lease?: LeaseChange;
 }
 
 function answer(ctx: HandlerContext, req: Request, c: Client, a: Answer): Outcome {
@@ -134,7 +137,8 @@ function answer(ctx: HandlerContext, req: Request, c: Client, a: Answer): Outcom
     reason: d.reason,
     node: c.node,
     subnet: a.subnet,
-    ...(boot ? { boot } : {}),
+    boot,
+    lease: a.lease,
   };
 }
 
@@ -160,10 +164,9 @@ function request(ctx: HandlerContext, req: Request): Outcome {
   if (ip === null) return { drop: 'malformed-request', reason: 'REQUEST without address', node: c.node };
   const why = refuse(ctx, req, c.owner, subnet, ip);
   if (why) return nak(req, c.node, serverIdFor(req, subnet), why);
-  const out = answer(ctx, req, c, { subnet, type: DHCP.ACK, yiaddr: ip, withLease: true, durable: true });
   const hostname = hostnameOf(req, c.owner);
   const bind = { kind: 'bind', mac: req.mac, ip, seconds: subnet.leaseSeconds, subnet: subnet.cidr, hostname } as const;
-  return { ...out, lease: bind };
+  return answer(ctx, req, c, { subnet, type: DHCP.ACK, yiaddr: ip, withLease: true, durable: true, lease: bind });
 }
 
 function decline(ctx: HandlerContext, req: Request): Outcome {

@@ -35,8 +35,11 @@ export class GroupCommit {
   readonly stats: CommitStats = { leaseCommits: 0, leaseCommitSeconds: 0 };
   private held: HeldReply[] = [];
   private queued = false;
-  /** Committed replies still to send, a chunk per turn. */
+  /** Committed replies still to send, a chunk per turn, from `next` on. */
   private sending: HeldReply[] = [];
+  private next = 0;
+  private readonly commitNow = () => this.commit();
+  private readonly sendChunk = () => this.sendSome();
 
   constructor(
     private readonly leases: Pick<LeaseStore, 'commit' | 'pending'>,
@@ -53,13 +56,13 @@ export class GroupCommit {
   schedule(): void {
     if (this.queued) return;
     this.queued = true;
-    setImmediate(() => this.commit());
+    setImmediate(this.commitNow);
   }
 
   /** What was granted is committed and sent (or withheld) now. */
   close(): void {
     this.commit();
-    for (const r of this.sending.splice(0)) r.send();
+    while (this.next < this.sending.length) this.sending[this.next++]!.send();
   }
 
   private commit(): void {
@@ -67,7 +70,7 @@ export class GroupCommit {
     if (this.held.length === 0 && this.leases.pending === 0) return;
     const replies = this.held;
     this.held = [];
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     try {
       this.leases.commit();
     } catch (err) {
@@ -78,15 +81,20 @@ export class GroupCommit {
       return;
     } finally {
       this.stats.leaseCommits++;
-      this.stats.leaseCommitSeconds += Number(process.hrtime.bigint() - started) / 1e9;
+      this.stats.leaseCommitSeconds += (performance.now() - started) / 1000;
     }
-    const idle = this.sending.length === 0;
-    this.sending.push(...replies);
-    if (idle) this.sendChunk();
+    if (this.next < this.sending.length) {
+      for (const r of replies) this.sending.push(r);
+      return;
+    }
+    this.sending = replies;
+    this.next = 0;
+    this.sendSome();
   }
 
-  private sendChunk(): void {
-    for (const r of this.sending.splice(0, RELEASE_CHUNK)) r.send();
-    if (this.sending.length > 0) setImmediate(() => this.sendChunk());
+  private sendSome(): void {
+    const end = Math.min(this.sending.length, this.next + RELEASE_CHUNK);
+    while (this.next < end) this.sending[this.next++]!.send();
+    if (this.next < this.sending.length) setImmediate(this.sendChunk);
   }
 }

@@ -28,12 +28,16 @@ export interface ProbeStats {
 /** How often a run of probes that cannot be sent is logged (a storm must not flood the log). */
 const UNSENT_WARN_MS = 60_000;
 
+/** Hears the verdict on the address it asked about. */
+export type VerdictFor = (v: Verdict, ip: number) => void;
+
 interface Pending {
   method: ProbeMethod;
   seq: number;
-  timer: NodeJS.Timeout;
+  /** When nobody having answered means the address is free (performance.now()). */
+  deadline: number;
   /** Everyone waiting for this address's answer (the check ahead of demand, then an OFFER). */
-  done: ((v: Verdict) => void)[];
+  done: VerdictFor[];
 }
 
 export interface ProbeOptions {
@@ -46,7 +50,14 @@ export interface ProbeOptions {
 export class ConflictProbe {
   private readonly arp: unknown;
   private readonly icmp: unknown;
+  /**
+   * Probes waiting for an answer, oldest first: every probe waits the same time,
+   * so the Map's insertion order is the order of their deadlines, and one timer,
+   * set for the oldest, serves them all (a timer per probe was an object per new
+   * address, alive through a young-generation GC).
+   */
   private readonly pending = new Map<number, Pending>();
+  private timer: NodeJS.Timeout | null = null;
   private seq = 0;
   private lastUnsentWarning = -Infinity;
   private closed = false;
@@ -72,20 +83,20 @@ export class ConflictProbe {
    * when the probe cannot be sent (no route), the address counts as free: the
    * client's own DECLINE remains.
    */
-  check(ip: number, direct: boolean, done: (v: Verdict) => void): void {
+  check(ip: number, direct: boolean, done: VerdictFor): void {
     const inFlight = this.pending.get(ip);
     if (inFlight) return void inFlight.done.push(done);
     const method: ProbeMethod | null = this.closed ? null : direct && this.arp ? 'arp' : this.icmp ? 'icmp' : null;
-    if (!method) return done({ inUse: false, checked: false });
+    if (!method) return done(UNCHECKED, ip);
     const seq = (this.seq = (this.seq + 1) & 0xffff);
     const err = method === 'arp' ? native.arpProbe(this.arp, ip) : native.icmpEcho(this.icmp, ip, seq);
     if (err !== 0) {
       this.unsent(ip, method, err);
-      return done({ inUse: false, checked: false });
+      return done(UNCHECKED, ip);
     }
     this.stats.probes[method]++;
-    const timer = setTimeout(() => this.settle(ip, { inUse: false, checked: true }), this.opts.timeoutMs);
-    this.pending.set(ip, { method, seq, timer, done: [done] });
+    this.pending.set(ip, { method, seq, deadline: performance.now() + this.opts.timeoutMs, done: [done] });
+    this.timer ??= setTimeout(this.expire, this.opts.timeoutMs);
   }
 
   /** True while a probe of `ip` waits for its answer. */
@@ -101,7 +112,8 @@ export class ConflictProbe {
   /** Probes still waiting are dropped unanswered (the server is closing). */
   close(): void {
     this.closed = true;
-    for (const p of this.pending.values()) clearTimeout(p.timer);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.pending.clear();
     if (this.arp) native.probeClose(this.arp);
     if (this.icmp) native.probeClose(this.icmp);
@@ -129,17 +141,35 @@ export class ConflictProbe {
   private heard(ip: number, method: ProbeMethod, what: Buffer | number): void {
     const p = this.pending.get(ip);
     if (!p || p.method !== method || (method === 'icmp' && what !== p.seq)) return;
-    clearTimeout(p.timer);
     this.stats.conflicts[method]++;
     this.settle(ip, { inUse: true, method, mac: typeof what === 'number' ? null : macFromBytes(what) });
   }
 
+  /** Every probe past its deadline found its address free; the timer is set again for the oldest left. */
+  private readonly expire = () => {
+    const now = performance.now();
+    const due: number[] = [];
+    for (const [ip, p] of this.pending) {
+      if (p.deadline > now) break;
+      due.push(ip);
+    }
+    // Settled after the walk: a verdict may start a probe, which joins the end of the Map.
+    for (const ip of due) this.settle(ip, FREE);
+    if (this.timer) clearTimeout(this.timer);
+    const oldest = this.pending.values().next().value;
+    this.timer = oldest ? setTimeout(this.expire, Math.max(1, oldest.deadline - performance.now())) : null;
+  };
+
   private settle(ip: number, v: Verdict): void {
     const p = this.pending.get(ip);
+    if (!p) return;
     this.pending.delete(ip);
-    for (const done of p?.done ?? []) done(v);
+    for (const done of p.done) done(v, ip);
   }
 }
+
+const FREE: Verdict = Object.freeze({ inUse: false, checked: true });
+const UNCHECKED: Verdict = Object.freeze({ inUse: false, checked: false });
 
 function open(log: Logger, what: string, fn: () => unknown): unknown {
   try {

@@ -105,13 +105,13 @@ export function leaseHolderLookup(db: Db, now: () => number = Date.now): (ip: st
   return (ip) => byIp.get(ip, now()) as string | undefined;
 }
 
-/** One queued change to dhcp_leases: a row to write, or an address to delete. */
-export type LeaseWrite = LeaseRecord | { ip: string; delete: true };
+/** Queued changes to dhcp_leases: address -> the lease to write, or null to delete the row. */
+type LeaseWrites = ReadonlyMap<number, Lease | null>;
 
-const statements = new WeakMap<Db, { upsert: Statement; remove: Statement; tx: (w: LeaseWrite[]) => void }>();
+const statements = new WeakMap<Db, { upsert: Statement; remove: Statement; tx: (w: LeaseWrites) => void }>();
 
 /** Commit `writes` in one transaction (one fsync). Throws when the disk does. */
-function writeLeases(db: Db, writes: LeaseWrite[]): void {
+function writeLeases(db: Db, writes: LeaseWrites): void {
   let s = statements.get(db);
   if (!s) {
     const upsert = db.prepare(
@@ -120,11 +120,11 @@ function writeLeases(db: Db, writes: LeaseWrite[]): void {
          hostname = excluded.hostname, starts = excluded.starts, expires = excluded.expires`,
     );
     const remove = db.prepare('DELETE FROM dhcp_leases WHERE ip = ?');
-    const tx = db.transaction((ws: LeaseWrite[]) => {
-      for (const w of ws) {
-        if ('delete' in w) remove.run(w.ip);
-        else upsert.run(w.ip, w.mac, w.state, w.subnet, w.hostname, w.starts, w.expires);
-      }
+    const tx = db.transaction((ws: LeaseWrites) => {
+      ws.forEach((l, ip) => {
+        if (l) upsert.run(intToIp(ip), l.mac, l.state, l.subnet, l.hostname, l.starts, l.expires);
+        else remove.run(intToIp(ip));
+      });
     });
     s = { upsert, remove, tx };
     statements.set(db, s);
@@ -436,9 +436,7 @@ export class LeaseStore {
     // Inside an open transaction this would only be a savepoint, not on disk.
     if (this.db.inTransaction) throw new Error('lease commit inside an open transaction');
     if (this.dirty.size === 0) return;
-    const writes: LeaseWrite[] = [];
-    for (const [ip, l] of this.dirty) writes.push(l ? { ...l, ip: intToIp(ip) } : { ip: intToIp(ip), delete: true });
-    writeLeases(this.db, writes);
+    writeLeases(this.db, this.dirty);
     this.dirty.clear();
   }
 

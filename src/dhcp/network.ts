@@ -100,10 +100,18 @@ function excludedAddresses(net: Cidr, range: [number, number] | null, hosts: num
   return out;
 }
 
+export interface RelayInfo {
+  link: number | null;
+  serverOverride: number | null;
+}
+
+const NO_RELAY_INFO: RelayInfo = Object.freeze({ link: null, serverOverride: null });
+
 /** Relay agent sub-options we act on (RFC 3527 link selection, RFC 5107 server-id override). */
-export function relayInfo(p: DhcpPacket): { link: number | null; serverOverride: number | null } {
+export function relayInfo(p: DhcpPacket): RelayInfo {
   const o82 = p.options.get(OPT.relayAgent);
-  const subs = o82 ? relayAgentSubOptions(o82) : null;
+  if (!o82) return NO_RELAY_INFO;
+  const subs = relayAgentSubOptions(o82);
   let link: number | null = null;
   let serverOverride: number | null = null;
   for (const [code, v] of subs ?? []) {
@@ -115,13 +123,11 @@ export function relayInfo(p: DhcpPacket): { link: number | null; serverOverride:
 
 /** The subnet a request comes from: relayed by link selection or giaddr, direct by ciaddr or the local link. */
 export function subnetFor(net: Network, p: DhcpPacket): Subnet | undefined {
-  if (p.giaddr !== 0) {
-    const at = relayInfo(p).link ?? p.giaddr;
-    return net.subnets.find((s) => inCidr(at, s.net));
-  }
-  if (p.ciaddr !== 0) {
-    const s = net.subnets.find((x) => inCidr(p.ciaddr, x.net));
-    if (s) return s;
-  }
-  return net.local;
+  if (p.giaddr !== 0) return subnetHolding(net, relayInfo(p).link ?? p.giaddr);
+  return (p.ciaddr !== 0 ? subnetHolding(net, p.ciaddr) : undefined) ?? net.local;
+}
+
+function subnetHolding(net: Network, ip: number): Subnet | undefined {
+  for (const s of net.subnets) if (inCidr(ip, s.net)) return s;
+  return undefined;
 }

@@ -7,7 +7,7 @@
 // (docs/configuration.md, "Pool address safety").
 // An address found in use here is left unsettled: its own OFFER probes it again
 // and quarantines it with the client on the timeline (server.ts), as before.
-import type { ConflictProbe } from './conflict.js';
+import type { ConflictProbe, Verdict } from './conflict.js';
 import type { LeaseStore } from './leaseStore.js';
 import type { Subnet } from './network.js';
 
@@ -41,14 +41,14 @@ export class ProbeAhead {
    * replies have left (each probe is a send; the OFFER does not wait behind them).
    */
   soon(subnet: Subnet): void {
-    if (this.due.size === 0) setImmediate(() => this.topUpDue());
+    if (this.due.size === 0) setImmediate(this.topUpDue);
     this.due.add(subnet);
   }
 
-  private topUpDue(): void {
+  private readonly topUpDue = () => {
     for (const subnet of this.due) this.topUp(subnet);
     this.due.clear();
-  }
+  };
 
   /** Keep the next unchecked addresses of `subnet`'s range being probed. */
   private topUp(subnet: Subnet): void {
@@ -60,12 +60,14 @@ export class ProbeAhead {
     // ARP when the pool is on the link we serve, as a DISCOVER from it would be checked.
     const direct = subnet.localIp !== null;
     for (const ip of this.leases.unchecked(lo, hi, room, this.window, busy)) {
-      this.probe.check(ip, direct, (v) => {
-        if (v.inUse) return;
-        if (v.checked) this.leases.markChecked(ip);
-        else this.pausedUntil = Date.now() + REFUSED_PAUSE_MS;
-      });
+      this.probe.check(ip, direct, this.checked);
       if (Date.now() < this.pausedUntil) return;
     }
   }
+
+  private readonly checked = (v: Verdict, ip: number) => {
+    if (v.inUse) return;
+    if (v.checked) this.leases.markChecked(ip);
+    else this.pausedUntil = Date.now() + REFUSED_PAUSE_MS;
+  };
 }

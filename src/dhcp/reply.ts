@@ -70,9 +70,9 @@ export function destination(req: Request, type: number, yiaddr: number): Destina
 }
 
 /** A subnet's options never change: encoded once, shared by every reply (read-only). */
-const subnetOptions = new WeakMap<Subnet, { base: OptionPair[]; lease: OptionPair[] }>();
+const subnetOptions = new WeakMap<Subnet, { base: OptionPair[]; withLease: OptionPair[] }>();
 
-function optionsOf(subnet: Subnet): { base: OptionPair[]; lease: OptionPair[] } {
+function optionsOf(subnet: Subnet): { base: OptionPair[]; withLease: OptionPair[] } {
   let o = subnetOptions.get(subnet);
   if (!o) {
     const base: OptionPair[] = [[OPT.subnetMask, ipBytes(subnet.net.mask)]];
@@ -86,17 +86,22 @@ function optionsOf(subnet: Subnet): { base: OptionPair[]; lease: OptionPair[] } 
       [OPT.renewalTime, u32Bytes(Math.floor(s / 2))],
       [OPT.rebindingTime, u32Bytes(Math.floor((s * 7) / 8))],
     ];
-    o = { base, lease };
+    o = { base, withLease: [...base, ...lease] };
     subnetOptions.set(subnet, o);
   }
   return o;
 }
 
-/** Options 1, 3, 6, 15, 28, 12 and (with a lease) 51, 58, 59. */
-export function addressOptions(subnet: Subnet, withLease: boolean, hostname: string | null): OptionPair[] {
-  const { base, lease } = optionsOf(subnet);
-  const out = hostname ? [...base, [OPT.hostname, Buffer.from(hostname, 'latin1')] as OptionPair] : [...base];
-  return withLease ? out.concat(lease) : out;
+/**
+ * Options 1, 3, 6, 15, 28, 12 and (with a lease) 51, 58, 59. Without a hostname
+ * the subnet's own list is returned: read-only (makeReply copies it).
+ */
+export function addressOptions(subnet: Subnet, withLease: boolean, hostname: string | null): readonly OptionPair[] {
+  const { base, withLease: full } = optionsOf(subnet);
+  const out = withLease ? full : base;
+  if (!hostname) return out;
+  const named: OptionPair = [OPT.hostname, Buffer.from(hostname, 'latin1')];
+  return withLease ? [...base, named, ...full.slice(base.length)] : [...base, named];
 }
 
 export interface BootFields {
@@ -142,7 +147,7 @@ export function bootFields(boot: Boot, serverIp: number, fp: Fingerprint, proxy:
 export interface ReplyFields {
   yiaddr: number;
   serverId: number;
-  options: OptionPair[];
+  options: readonly OptionPair[];
   boot?: BootFields;
 }
 
@@ -168,19 +173,30 @@ const ESSENTIAL = new Set<number>([
   OPT.relayAgent,
 ]);
 
+export interface Fit {
+  /** The option codes left out, last added first. */
+  omitted: readonly number[];
+  /** False: still too long with only the options it cannot do without. */
+  fits: boolean;
+}
+
+/** A reply that fits as it is (the common case). */
+const FITS: Fit = Object.freeze({ omitted: Object.freeze([]), fits: true });
+
 /**
  * Keeps the reply within what the client takes: when it is too long, the options the
  * client did not ask for (option 55) and can do without go, last added first. Returns
  * the codes left out; a reply still too long after that is sent as it is (the codes
  * left are all wanted), and `fits` says so.
  */
-export function fitReply(reply: DhcpReply, request: DhcpPacket): { omitted: number[]; fits: boolean } {
+export function fitReply(reply: DhcpReply, request: DhcpPacket): Fit {
   const limit = Math.max(MIN_DATAGRAM, optU16(request, OPT.maxMessageSize) ?? 0) - IP_UDP_HEADERS;
-  const asked = new Set(request.options.get(OPT.paramRequest) ?? []);
+  if (replyLength(reply) <= limit) return FITS;
+  const asked = request.options.get(OPT.paramRequest);
   const omitted: number[] = [];
   for (let i = reply.options.length - 1; i >= 0 && replyLength(reply) > limit; i--) {
     const code = reply.options[i]![0];
-    if (ESSENTIAL.has(code) || asked.has(code)) continue;
+    if (ESSENTIAL.has(code) || asked?.includes(code)) continue;
     omitted.push(code);
     reply.options.splice(i, 1);
   }
@@ -203,15 +219,21 @@ export function relayAgentEcho(p: DhcpPacket): Buffer | null {
   return o82 && relayAgentSubOptions(o82) ? o82 : null;
 }
 
+// Option 54 is nearly always the same address: the last one is kept encoded
+// (read-only; a relay's server-id override may name any address, so no more).
+let lastServerId = { ip: 0, bytes: ipBytes(0) };
+
+function serverIdBytes(ip: number): Buffer {
+  if (lastServerId.ip !== ip) lastServerId = { ip, bytes: ipBytes(ip) };
+  return lastServerId.bytes;
+}
+
 /** The reply datagram: 53 and 54 first, the client's option 82 echoed last (RFC 3046). */
 export function makeReply(req: Request, type: number, f: ReplyFields): DhcpReply {
   const p = req.packet;
-  const options: OptionPair[] = [
-    [OPT.messageType, TYPE_BYTES[type]!],
-    [OPT.serverId, ipBytes(f.serverId)],
-    ...f.options,
-    ...(f.boot?.options ?? []),
-  ];
+  const options: OptionPair[] = [[OPT.messageType, TYPE_BYTES[type]!], [OPT.serverId, serverIdBytes(f.serverId)]];
+  for (const o of f.options) options.push(o);
+  if (f.boot) for (const o of f.boot.options) options.push(o);
   const uuid = p.options.get(OPT.clientUuid);
   if (uuid && f.boot) options.push([OPT.clientUuid, uuid]); // PXE: echo the machine id
   const o82 = relayAgentEcho(p);

@@ -88,7 +88,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const none = { arp: 0, icmp: 0 };
   const unprobed: ProbeStats = { probes: { ...none }, conflicts: { ...none }, unchecked: { ...none } };
   const uncommitted: CommitStats = { leaseCommits: 0, leaseCommitSeconds: 0 };
-  if (!dhcp) return { stats: () => ({ ...structuredClone(stats), ...unprobed, ...uncommitted }), close: async () => {} };
+  const idle = () => ({ ...structuredClone(stats), ...unprobed, ...uncommitted });
+  if (!dhcp) return { stats: idle, close: async () => {} };
   const { mode, net, leases, ctx } = dhcp;
   const commits = new GroupCommit(leases, log);
   const link = servedLink(config, dhcp);

@@ -12,6 +12,8 @@ export class AddressBook {
   private checked = false;
   private macs = new Set<string>();
   private ipOwner = new Map<number, number>();
+  /** Ask the store again next turn. */
+  private readonly forget = () => (this.checked = false);
 
   constructor(private readonly nodes: Pick<NodeStore, 'findByMac' | 'generation' | 'allMacs' | 'reservations'>) {}
 
@@ -30,7 +32,7 @@ export class AddressBook {
   private fresh(): void {
     if (this.checked) return;
     this.checked = true;
-    setImmediate(() => (this.checked = false));
+    setImmediate(this.forget);
     const gen = this.nodes.generation();
     if (gen === this.gen) return;
     this.gen = gen;

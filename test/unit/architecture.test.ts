@@ -87,6 +87,7 @@ const OWNERS: Record<string, string> = {
   events: 'src/events',
   dhcp_leases: 'src/dhcp',
   dhcp_inventory_generation: 'src/dhcp',
+  dhcp_leases_by_address: 'src/dhcp', // dhcp-004's new table, renamed dhcp_leases
   schema_migrations: 'src/db',
 };
 
