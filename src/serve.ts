@@ -134,7 +134,8 @@ async function startDhcp(parts: Parts): Promise<DhcpServer> {
       probes: 'conflict checks sent before a pool address was first offered, by method (arp, icmp)',
       conflicts: 'pool addresses found in use by the conflict check (quarantined), by method',
       unchecked: 'pool addresses offered unchecked because the kernel refused their probe, by method',
-      leaseCommits: 'lease commits: transactions of the leases granted in one turn, each one fsync before their ACKs leave',
+      leaseCommits:
+        'lease commits: transactions of the leases granted in one turn, each one fsync before their ACKs leave',
       leaseCommitSeconds: 'time the lease commits took, fsync included (the event loop waits for them)',
     },
   });

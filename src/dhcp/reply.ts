@@ -231,7 +231,10 @@ function serverIdBytes(ip: number): Buffer {
 /** The reply datagram: 53 and 54 first, the client's option 82 echoed last (RFC 3046). */
 export function makeReply(req: Request, type: number, f: ReplyFields): DhcpReply {
   const p = req.packet;
-  const options: OptionPair[] = [[OPT.messageType, TYPE_BYTES[type]!], [OPT.serverId, serverIdBytes(f.serverId)]];
+  const options: OptionPair[] = [
+    [OPT.messageType, TYPE_BYTES[type]!],
+    [OPT.serverId, serverIdBytes(f.serverId)],
+  ];
   for (const o of f.options) options.push(o);
   if (f.boot) for (const o of f.boot.options) options.push(o);
   const uuid = p.options.get(OPT.clientUuid);
