@@ -20,12 +20,22 @@ export function macHyphen(mac: string): string {
   return mac.replace(/:/g, '-');
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const HEX_DIGIT = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+const COLON = 58;
+const MAC_CODES: number[] = new Array(17).fill(0);
 
-/** chaddr bytes -> colon form. Table lookups: the DHCP server calls this for every packet. */
+/**
+ * chaddr bytes -> colon form. The DHCP server calls this for every packet: the
+ * characters are built as codes and become one flat string (concatenating parts
+ * made a rope, flattened again when used as a Map key).
+ */
 export function macFromBytes(buf: Uint8Array): string {
   const n = Math.min(6, buf.length);
-  let s = n > 0 ? HEX[buf[0]!]! : '';
-  for (let i = 1; i < n; i++) s += `:${HEX[buf[i]!]}`;
-  return s;
+  if (n === 0) return '';
+  for (let i = 0; i < n; i++) {
+    MAC_CODES[3 * i] = HEX_DIGIT[buf[i]! >> 4]!;
+    MAC_CODES[3 * i + 1] = HEX_DIGIT[buf[i]! & 15]!;
+    if (i < 5) MAC_CODES[3 * i + 2] = COLON;
+  }
+  return String.fromCharCode.apply(null, n === 6 ? MAC_CODES : MAC_CODES.slice(0, 3 * n - 1));
 }

@@ -3,11 +3,10 @@
 import { macFromBytes } from '../mac.js';
 import { BOOTREQUEST, messageType, parse } from './codec.js';
 import { fingerprintOf } from './fingerprint.js';
-import { MESSAGE_TYPES } from './options.js';
 import type { Request, Source } from './reply.js';
 
 /** A refused datagram still names its machine when it parsed and has an Ethernet chaddr (for the capture). */
-export type Intake = { ok: true; req: Request; typeName: string } | { ok: false; reason: string; mac: string | null };
+export type Intake = { ok: true; req: Request } | { ok: false; reason: string; mac: string | null };
 
 export function intake(msg: Buffer, from: Source, proxyPort: boolean): Intake {
   const parsed = parse(msg);
@@ -27,5 +26,5 @@ export function intake(msg: Buffer, from: Source, proxyPort: boolean): Intake {
     from,
     proxyPort,
   };
-  return { ok: true, req, typeName: MESSAGE_TYPES[type]! };
+  return { ok: true, req };
 }

@@ -73,6 +73,9 @@ function conflictProbe(config: Config, dhcp: Dhcp, link: string | null, log: Log
   return new ConflictProbe({ timeoutMs: config.dhcp.conflictCheckMs, link, log });
 }
 
+/** Message types as the counters name them (discover, ack, ...), by type number. */
+const COUNTER_NAMES = MESSAGE_TYPES.map((name) => name.toLowerCase());
+
 function bump(counters: Record<string, number>, key: string): void {
   counters[key] = (counters[key] ?? 0) + 1;
 }
@@ -115,7 +118,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         bump(stats.dropped, got.reason);
         return;
       }
-      bump(stats.received, got.typeName.toLowerCase());
+      bump(stats.received, COUNTER_NAMES[got.req.type]!);
       if (got.req.packet.options.has(OPT.relayAgent) && !relayAgentEcho(got.req.packet)) {
         stats.relayAgentInfoMalformed++;
       }
@@ -217,7 +220,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
           log.debug({ error, to: sentTo }, 'dhcp: send failed');
           return done?.({ sent: false, withheld: `send failed: ${error}` });
         }
-        bump(stats.sent, MESSAGE_TYPES[r.type]!.toLowerCase());
+        bump(stats.sent, COUNTER_NAMES[r.type]!);
         capture?.sent(req.mac, buf, sentTo, ch);
         done?.({ sent: true, to: sentTo });
       });
