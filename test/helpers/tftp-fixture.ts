@@ -1,4 +1,4 @@
-// A TFTP server process for integration tests and bench/tftp, run inside a network
+// A TFTP server process for integration tests, run inside a network
 // namespace: static files from --root, plus pxelinux.cfg/01-<mac> rendered in memory
 // for every --mac. stdout carries JSON lines: {"ready":{address,port}} once bound,
 // {"transfer":TransferRecord} per request answered or refused, {"stats":TftpStats} on SIGUSR2
