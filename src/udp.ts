@@ -44,12 +44,14 @@ export class UdpSocket {
   readonly port: number;
   private handle: unknown;
   private closed = false;
-  private readonly outbox: Buffer[] = [];
-  private readonly outboxDone: SendDone[] = [];
-  private readonly addresses = new Uint32Array(OUTBOX);
-  private readonly ports = new Uint16Array(OUTBOX);
-  private readonly errors = new Int32Array(OUTBOX);
+  // The outbox: two sets of arrays, one filling while the other's callbacks run (a
+  // callback may send again). Reused, not allocated per flush: the DHCP server
+  // flushes once per reply at moderate rates.
+  private outbox: Outbox = newOutbox();
+  /** The other set; null while its callbacks run (a flush from inside one gets a fresh set). */
+  private spare: Outbox | null = newOutbox();
   private flushQueued = false;
+  private readonly flushNow = () => this.flush();
 
   /**
    * Binds `address` (a fresh port unless one is given); datagrams arrive on the thread's event loop.
@@ -77,15 +79,16 @@ export class UdpSocket {
    */
   sendSoon(address: number, port: number, data: Buffer, done: SendDone): void {
     if (this.closed) return done('EBADF');
-    const i = this.outbox.length;
-    this.outbox.push(data);
-    this.outboxDone.push(done);
-    this.addresses[i] = address;
-    this.ports[i] = port;
-    if (this.outbox.length === OUTBOX) this.flush();
+    const box = this.outbox;
+    const i = box.count++;
+    box.datagrams[i] = data;
+    box.done[i] = done;
+    box.addresses[i] = address;
+    box.ports[i] = port;
+    if (box.count === OUTBOX) this.flush();
     else if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(() => this.flush());
+      queueMicrotask(this.flushNow);
     }
   }
 
@@ -103,15 +106,47 @@ export class UdpSocket {
 
   private flush(): void {
     this.flushQueued = false;
-    const n = this.outbox.length;
+    const box = this.outbox;
+    const n = box.count;
     if (n === 0) return;
-    const datagrams = this.outbox.splice(0);
-    const done = this.outboxDone.splice(0);
-    native.sendEach(this.handle, datagrams, this.addresses, this.ports, this.errors);
-    // Read before any callback runs: a callback may send again, which refills the arrays.
-    const errors = Array.from(this.errors.subarray(0, n), (e) => (e === 0 ? null : getSystemErrorName(-e)));
-    for (let i = 0; i < n; i++) done[i]!(errors[i]!);
+    box.datagrams.length = n;
+    native.sendEach(this.handle, box.datagrams, box.addresses, box.ports, box.errors);
+    // A callback may send again: that fills the other set.
+    this.outbox = this.spare ?? newOutbox();
+    this.spare = null;
+    for (let i = 0; i < n; i++) {
+      const e = box.errors[i]!;
+      const done = box.done[i]!;
+      box.datagrams[i] = EMPTY;
+      box.done[i] = ignore;
+      done(e === 0 ? null : getSystemErrorName(-e));
+    }
+    box.count = 0;
+    this.spare = box;
   }
+}
+
+interface Outbox {
+  count: number;
+  datagrams: Buffer[];
+  done: SendDone[];
+  addresses: Uint32Array;
+  ports: Uint16Array;
+  errors: Int32Array;
+}
+
+const EMPTY = Buffer.alloc(0);
+const ignore: SendDone = () => {};
+
+function newOutbox(): Outbox {
+  return {
+    count: 0,
+    datagrams: [],
+    done: [],
+    addresses: new Uint32Array(OUTBOX),
+    ports: new Uint16Array(OUTBOX),
+    errors: new Int32Array(OUTBOX),
+  };
 }
 
 function sendResult(errno: number): string | null {

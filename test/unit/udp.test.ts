@@ -132,6 +132,29 @@ t.test(
   },
 );
 
+t.test('sendSoon from inside an answer: a whole outbox sent there loses and repeats nothing', async (t) => {
+  const a = await receiver(t);
+  const sock = new UdpSocket('127.0.0.1', () => undefined);
+  t.teardown(() => sock.close());
+  const answered: string[] = [];
+  const send = (name: string, then?: () => void) =>
+    sock.sendSoon(LOOPBACK, a.port, Buffer.from(name), (e) => {
+      answered.push(e === null ? name : `${name}:${e}`);
+      then?.();
+    });
+  // The first answer sends a full outbox (256): it is flushed at once, inside the first flush's answers.
+  send('first', () => {
+    for (let i = 0; i < 256; i++) send(`inner${i}`);
+  });
+  send('second');
+  await Promise.resolve();
+  await Promise.resolve();
+  const inner = Array.from({ length: 256 }, (_, i) => `inner${i}`);
+  t.same(answered, ['first', ...inner, 'second'], 'each answered once, the nested ones before the rest of the first');
+  const got = (await a.take(258)).map(String);
+  t.same(got, ['first', 'second', ...inner], 'each sent once, in the order of the flushes');
+});
+
 t.test('a fixed port: beside a wildcard socket only with SO_REUSEADDR; the error has its code', async (t) => {
   const wildcard = new UdpSocket('0.0.0.0', () => undefined, { reuseAddress: true });
   t.teardown(() => wildcard.close());
