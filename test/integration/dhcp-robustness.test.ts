@@ -165,6 +165,11 @@ async function capture(lab: Lab, file: string) {
 // nearly every ACK around the kill is a new lease, not the renewal of an old one.
 const BIG = { cidr: '198.19.0.0/16', range: '198.19.1.0-198.19.254.254', leaseSeconds: 600 };
 const LINK_SELECTION = ['-o', '82,0504c6130001'];
+// The kill lands while DORAs arrive at 80% of the most rackjoin holds on this kind
+// of 2-core machine (bench/dhcp: about 7,500 DORA/s at <= 1% drops), so commits
+// are large and many ACKs wait on one when it dies. Drops at this rate (a loaded CI
+// host) do not matter: what counts is that every ACK that left is on disk.
+const KILL_RATE = '6000';
 
 t.test('kill -9 during a perfdhcp run: no ACKed lease lost, no address given twice', { skip }, async (t) => {
   const lab = await createLab(t, { clientAddress: true });
@@ -173,7 +178,7 @@ t.test('kill -9 during a perfdhcp run: no ACKed lease lost, no address given twi
 
   const before = join(dir, 'before.pcap');
   let stop = await capture(lab, before);
-  const run = perfdhcp(lab, ['-r', '2000', '-R', '100000', '-p', '4', ...LINK_SELECTION]);
+  const run = perfdhcp(lab, ['-r', KILL_RATE, '-R', '100000', '-p', '4', ...LINK_SELECTION]);
   await new Promise((r) => setTimeout(r, 1500));
   d.proc.kill('SIGKILL');
   await once(d.proc, 'exit');
