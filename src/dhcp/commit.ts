@@ -70,18 +70,14 @@ export class GroupCommit {
     if (this.held.length === 0 && this.leases.pending === 0) return;
     const replies = this.held;
     this.held = [];
-    const started = performance.now();
     try {
-      this.leases.commit();
+      this.write();
     } catch (err) {
       // Not on disk, so not granted: the clients will retry their REQUEST, and the
       // changes stay queued for the next commit.
       for (const r of replies) r.withhold(`lease commit failed: ${(err as Error).message}`);
       this.log.error({ err }, 'dhcp: lease commit failed; ACKs withheld');
       return;
-    } finally {
-      this.stats.leaseCommits++;
-      this.stats.leaseCommitSeconds += (performance.now() - started) / 1000;
     }
     if (this.next < this.sending.length) {
       for (const r of replies) this.sending.push(r);
@@ -90,6 +86,18 @@ export class GroupCommit {
     this.sending = replies;
     this.next = 0;
     this.sendSome();
+  }
+
+  /** The queued lease changes to disk, counted and timed (nothing queued: no transaction). */
+  private write(): void {
+    if (this.leases.pending === 0) return;
+    const started = performance.now();
+    try {
+      this.leases.commit();
+    } finally {
+      this.stats.leaseCommits++;
+      this.stats.leaseCommitSeconds += (performance.now() - started) / 1000;
+    }
   }
 
   private sendSome(): void {
