@@ -139,7 +139,13 @@ function checkInterface(config: Config, locate: Locate, host: HostView, subnets:
   const candidates = inSubnet.length > 0 ? inSubnet : all;
   if (candidates.length === 1) return candidates[0]!.name;
   if (candidates.length === 0) {
-    add(warning(locate(['dhcp', 'mode']), `dhcp: this host has no interface with an IPv4 address to serve`));
+    // With `advertise` DHCP answers as that address (behind NAT); without it, it has no address to name as its own.
+    if (config.advertise) {
+      add(warning(locate(['dhcp', 'mode']), `dhcp: this host has no interface with an IPv4 address to serve`));
+    } else {
+      const what = `dhcp (mode ${config.dhcp.mode}): this host has no interface with an IPv4 address to answer from`;
+      add(error(locate(['dhcp', 'mode']), `${what}; give it one, set \`advertise\`, or set dhcp.mode: off`));
+    }
     return null;
   }
   add(

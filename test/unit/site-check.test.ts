@@ -103,6 +103,14 @@ t.test('first run: DHCP needs exactly one candidate interface, and names them al
   );
   t.same([bySubnet.findings, bySubnet.servedInterface], [[], 'eth1'], 'the one inside a configured subnet is served');
   t.same(configFindings({ dhcp: { mode: 'off' } }, twoNics), [], 'DHCP off: no interface needed');
+  const none = host({});
+  t.match(
+    configFindings({ dhcp: { mode: 'proxy' } }, none),
+    [/error: .*dhcp \(mode proxy\): this host has no interface with an IPv4 address to answer from; .*`advertise`/],
+    'no address at all: refused with what to do, not a crash at start',
+  );
+  t.match(configFindings({ advertise: '127.0.0.1', dhcp: { mode: 'proxy' } }, none), [/warning: .*no interface/]);
+  t.same(configFindings({ dhcp: { mode: 'off' } }, none), [], 'DHCP off: nothing to answer from is fine');
 });
 
 t.test('advertise must be ours when DHCP names it as the server', async (t) => {
